@@ -1,0 +1,64 @@
+"""The aiohttp application factory: one ``create_app(config)``; each area adds its routes with ``setup(app)``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import sqlalchemy as sa
+from aiohttp import web
+
+from server.api import openapi
+from server.api.errors import error_middleware, error_response
+from server.appkeys import CLOCK, CONFIG, DB, KEYRING
+from server.auth.keys import load_keyring
+from server.clock import Clock, SystemClock
+from server.config import Config
+from server.db import migrate
+from server.db.engine import create_engine
+
+log = logging.getLogger(__name__)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    try:
+        async with request.app[DB].connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+    except Exception as exc:  # the point of this endpoint is to say so instead of failing
+        log.warning("health check: database unreachable: %s", type(exc).__name__)
+        return error_response(503, "database_unavailable", "database is not reachable")
+    return web.json_response({"status": "ok"})
+
+
+async def jwks(request: web.Request) -> web.Response:
+    return web.json_response(request.app[KEYRING].jwks())
+
+
+def _database_ctx(config: Config) -> object:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        engine = create_engine(config.effective_database_url)
+        try:
+            await migrate.upgrade(engine)
+            app[DB] = engine
+            yield
+        finally:
+            await engine.dispose()
+
+    return ctx
+
+
+def create_app(config: Config, *, clock: Clock | None = None) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=config.max_body_bytes)
+    app[CONFIG] = config
+    app[CLOCK] = clock or SystemClock()
+    app[KEYRING] = load_keyring(config.keys_dir)
+    app.cleanup_ctx.append(_database_ctx(config))  # type: ignore[arg-type]
+
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/.well-known/jwks.json", jwks)
+    app.router.add_get("/api/v1/openapi.json", openapi.serve_spec)
+
+    from server.api import setup_routes
+
+    setup_routes(app)
+    return app

@@ -1,0 +1,123 @@
+"""Issuing and verifying recado's JWTs (pure: no database; revocation is checked by the guard)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import jwt
+
+from server.auth.keys import Keyring
+
+ALGORITHM = "EdDSA"  # pinned: a token that names any other algorithm is refused
+LEEWAY_S = 30
+REQUIRED_CLAIMS = ["exp", "iat", "nbf", "iss", "aud", "sub", "jti", "role", "typ"]
+
+TokenKind = Literal["session", "long"]
+
+
+class TokenError(Exception):
+    """The token cannot be trusted; the message says why, without echoing the token."""
+
+
+@dataclass(frozen=True)
+class Claims:
+    subject: str
+    role: str
+    scopes: frozenset[str]
+    jti: str
+    kind: TokenKind
+    expires_at: dt.datetime
+
+
+def issue(
+    keyring: Keyring,
+    *,
+    subject: str,
+    role: str,
+    scopes: tuple[str, ...] | list[str],
+    kind: TokenKind,
+    now: dt.datetime,
+    ttl: dt.timedelta,
+    issuer: str,
+    audience: str,
+    jti: str | None = None,
+) -> tuple[str, Claims]:
+    key = keyring.active
+    jti = jti or str(uuid.uuid4())
+    expires = now + ttl
+    payload: dict[str, Any] = {
+        "iss": issuer,
+        "aud": audience,
+        "sub": subject,
+        "role": role,
+        "scopes": list(scopes),
+        "typ": kind,
+        "jti": jti,
+        "iat": int(now.timestamp()),
+        "nbf": int(now.timestamp()),
+        "exp": int(expires.timestamp()),
+    }
+    token = jwt.encode(payload, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid})
+    return token, Claims(subject, role, frozenset(scopes), jti, kind, expires.replace(microsecond=0))
+
+
+def verify(token: str, keyring: Keyring, *, now: dt.datetime, issuer: str, audience: str) -> Claims:
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise TokenError("malformed token") from exc
+    if header.get("alg") != ALGORITHM:
+        raise TokenError("token algorithm not accepted")
+    kid = header.get("kid")
+    public_key = keyring.public_key(kid) if isinstance(kid, str) else None
+    if public_key is None:
+        raise TokenError("token signed by an unknown key")
+    try:
+        # pyjwt checks exp/nbf/iat against the wall clock; recado's clock is injected, so it checks them below.
+        payload = jwt.decode(
+            token,
+            public_key,
+            algorithms=[ALGORITHM],
+            audience=audience,
+            issuer=issuer,
+            options={
+                "require": REQUIRED_CLAIMS,
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+            },
+        )
+    except jwt.InvalidAudienceError as exc:
+        raise TokenError("token is for another audience") from exc
+    except jwt.InvalidIssuerError as exc:
+        raise TokenError("token from another issuer") from exc
+    except jwt.MissingRequiredClaimError as exc:
+        raise TokenError(f"token lacks the {exc.claim!r} claim") from exc
+    except jwt.PyJWTError as exc:
+        raise TokenError("invalid token signature or payload") from exc
+
+    stamp = now.timestamp()
+    try:
+        exp, nbf, iat = (float(payload[c]) for c in ("exp", "nbf", "iat"))
+    except (TypeError, ValueError) as exc:
+        raise TokenError("token times are not numbers") from exc
+    if stamp >= exp + LEEWAY_S:
+        raise TokenError("token has expired")
+    if stamp + LEEWAY_S < nbf or stamp + LEEWAY_S < iat:
+        raise TokenError("token is not valid yet")
+    scopes = payload.get("scopes", [])
+    if payload["typ"] not in ("session", "long") or not isinstance(scopes, list):
+        raise TokenError("token has an unknown shape")
+    if not all(isinstance(v, str) for v in [payload["sub"], payload["role"], payload["jti"], *scopes]):
+        raise TokenError("token has an unknown shape")
+    return Claims(
+        subject=payload["sub"],
+        role=payload["role"],
+        scopes=frozenset(scopes),
+        jti=payload["jti"],
+        kind=payload["typ"],
+        expires_at=dt.datetime.fromtimestamp(exp, dt.UTC),
+    )

@@ -1,0 +1,152 @@
+"""Server configuration: one TOML file plus ``RECADO_*`` environment variables.
+
+Precedence, lowest first: built-in defaults, ``recado.toml`` (in the data directory, or the path given),
+environment variables, then command-line options (applied by the CLI with :func:`dataclasses.replace`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+CONFIG_FILENAME = "recado.toml"
+ENV_PREFIX = "RECADO_"
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message says which setting and why."""
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("recado", appauthor=False))
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path = field(default_factory=default_data_dir)
+    # Empty means the embedded SQLite file inside the data directory.
+    database_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8080
+    programme_timezone: str = "America/Mexico_City"
+    default_region: str = "MX"
+    default_language: str = "spa"
+    log_json: bool = False
+    log_level: str = "INFO"
+    token_issuer: str = "recado"
+    token_audience: str = "recado-api"
+    session_token_minutes: int = 15
+    long_lived_token_days: int = 3650
+    max_body_bytes: int = 1024 * 1024
+    max_import_bytes: int = 64 * 1024 * 1024
+    login_attempts_per_minute: int = 5
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "recado.sqlite3"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.sqlite_path}"
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.programme_timezone)
+
+    def validate(self) -> Config:
+        try:
+            zoneinfo.ZoneInfo(self.programme_timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigError(f"programme_timezone: unknown timezone {self.programme_timezone!r}") from exc
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"port: {self.port} is not a TCP port")
+        url = self.effective_database_url
+        if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://", "postgresql://")):
+            raise ConfigError("database_url: use sqlite+aiosqlite:///PATH or postgresql+asyncpg://...")
+        return self
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    current = getattr(Config(data_dir=Path()), name)
+    try:
+        if isinstance(current, bool):
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in {"1", "true", "yes", "on"}:
+                return True
+            if text in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(raw)
+        if isinstance(current, int):
+            if isinstance(raw, bool):
+                raise ValueError(raw)
+            return int(raw)
+        if isinstance(current, Path):
+            return Path(str(raw)).expanduser()
+        if isinstance(raw, (dict, list)):
+            raise ValueError(raw)
+        return str(raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{name}: {raw!r} is not a valid {type(current).__name__}") from exc
+
+
+def _apply(values: dict[str, Any], source: Mapping[str, Any], where: str) -> None:
+    for key, raw in source.items():
+        if key not in _FIELDS:
+            raise ConfigError(f"{where}: unknown setting {key!r}")
+        values[key] = _coerce(key, raw)
+
+
+def load_config(
+    *,
+    data_dir: Path | str | None = None,
+    config_file: Path | str | None = None,
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Config:
+    """Build the configuration from defaults, the TOML file, the environment and explicit overrides."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+
+    env_values = {
+        key[len(ENV_PREFIX) :].lower(): value
+        for key, value in env.items()
+        if key.startswith(ENV_PREFIX) and key[len(ENV_PREFIX) :].lower() in _FIELDS
+    }
+    chosen_dir = data_dir if data_dir is not None else env_values.get("data_dir")
+    base_dir = Path(chosen_dir).expanduser() if chosen_dir is not None else default_data_dir()
+
+    path = Path(config_file) if config_file is not None else base_dir / CONFIG_FILENAME
+    if config_file is not None and not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    if path.is_file():
+        try:
+            with path.open("rb") as fh:
+                parsed = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+        server_section = parsed.get("server", parsed)
+        if not isinstance(server_section, dict):
+            raise ConfigError(f"{path}: [server] must be a table")
+        _apply(values, {k: v for k, v in server_section.items() if not isinstance(v, dict)}, str(path))
+
+    _apply(values, env_values, "environment")
+    _apply(values, {k: v for k, v in overrides.items() if v is not None}, "option")
+    values["data_dir"] = Path(values.get("data_dir", base_dir)) if data_dir is None else Path(data_dir)
+    return Config(**values).validate()

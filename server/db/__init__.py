@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy Core (async) over SQLite or PostgreSQL; every schema change is an Alembic migration."""

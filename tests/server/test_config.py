@@ -1,0 +1,44 @@
+"""Configuration from the TOML file and RECADO_* variables, with clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server.config import ConfigError, load_config
+
+
+def test_defaults_use_sqlite_in_the_data_dir(tmp_path: Path) -> None:
+    config = load_config(data_dir=tmp_path, environ={})
+    assert config.effective_database_url == f"sqlite+aiosqlite:///{tmp_path / 'recado.sqlite3'}"
+    assert config.programme_timezone == "America/Mexico_City"
+
+
+def test_toml_then_environment_then_options(tmp_path: Path) -> None:
+    (tmp_path / "recado.toml").write_text(
+        '[server]\nport = 9000\nhost = "0.0.0.0"\nprogramme_timezone = "America/Tijuana"\n'
+    )
+    config = load_config(data_dir=tmp_path, environ={"RECADO_PORT": "9100"}, host="127.0.0.2")
+    assert (config.port, config.host, config.programme_timezone) == (9100, "127.0.0.2", "America/Tijuana")
+
+
+def test_data_dir_from_environment(tmp_path: Path) -> None:
+    config = load_config(environ={"RECADO_DATA_DIR": str(tmp_path)})
+    assert config.data_dir == tmp_path
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("port = 'eighty'", "port"),
+        ("colour = 'blue'", "unknown setting 'colour'"),
+        ("programme_timezone = 'Mars/Olympus'", "programme_timezone"),
+        ("port = [", "recado.toml"),
+        ("database_url = 'mysql://x'", "database_url"),
+    ],
+)
+def test_bad_settings_name_the_setting(tmp_path: Path, toml: str, message: str) -> None:
+    (tmp_path / "recado.toml").write_text(toml)
+    with pytest.raises(ConfigError, match=message):
+        load_config(data_dir=tmp_path, environ={})
