@@ -142,5 +142,13 @@ def demo_command(data_dir: Path | None, host: str | None, port: int | None) -> N
 
 
 def register(group: click.Group) -> None:
-    for command in (init_command, server_command, demo_command):
+    from server import cli_contacts, cli_tokens
+
+    for command in (
+        init_command,
+        server_command,
+        demo_command,
+        cli_tokens.token_group,
+        cli_contacts.contacts_group,
+    ):
         group.add_command(command)

@@ -6,5 +6,7 @@ from aiohttp import web
 
 
 def setup_routes(app: web.Application) -> None:
-    # Each area registers itself here as it is built.
-    del app
+    from server.api import auth, contacts, messages, tokens
+
+    for area in (auth, tokens, contacts, messages):
+        area.setup(app)

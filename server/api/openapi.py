@@ -1,7 +1,8 @@
-"""The OpenAPI document (``openapi.yaml``, served at ``/api/v1/openapi.json``) and body validation against it.
+"""The OpenAPI document (served at ``/api/v1/openapi.json``) and body validation against it.
 
-Request schemas live once, in the document; handlers validate bodies against them by name, so what the
-document promises is what the server enforces.
+The document is ``openapi/base.yaml`` plus one fragment per API area (``openapi/<area>.yaml``, holding that
+area's ``paths`` and ``components.schemas``). Request schemas live once, in the document; handlers validate
+bodies against them by name, so what the document promises is what the server enforces.
 """
 
 from __future__ import annotations
@@ -18,14 +19,33 @@ from jsonschema.exceptions import ValidationError
 
 from server.api.errors import ApiError, bad_request, unprocessable
 
-SPEC_PATH = Path(__file__).with_name("openapi.yaml")
+SPEC_DIR = Path(__file__).with_name("openapi")
+
+
+def _load(path: Path) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as fh:
+        loaded: dict[str, Any] = yaml.safe_load(fh) or {}
+    return loaded
 
 
 @functools.cache
 def spec() -> dict[str, Any]:
-    with SPEC_PATH.open(encoding="utf-8") as fh:
-        loaded: dict[str, Any] = yaml.safe_load(fh)
-    return loaded
+    document = _load(SPEC_DIR / "base.yaml")
+    for fragment_path in sorted(SPEC_DIR.glob("*.yaml")):
+        if fragment_path.name == "base.yaml":
+            continue
+        fragment = _load(fragment_path)
+        for section, into in (("paths", document["paths"]), ("schemas", document["components"]["schemas"])):
+            source = (
+                fragment.get("components", {}).get(section, {})
+                if section == "schemas"
+                else fragment.get(section, {})
+            )
+            clash = set(source) & set(into)
+            if clash:
+                raise ValueError(f"{fragment_path.name} redefines {section} {sorted(clash)}")
+            into.update(source)
+    return document
 
 
 @functools.cache

@@ -26,17 +26,17 @@ def _upgrade(connection: sa.Connection, revision: str) -> None:
     command.upgrade(cfg, revision)
 
 
-def _current(connection: sa.Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
+def _current(connection: sa.Connection) -> set[str]:
+    return set(MigrationContext.configure(connection).get_current_heads())
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+async def upgrade(engine: AsyncEngine, revision: str = "heads") -> None:
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade, revision)
 
 
 async def is_current(engine: AsyncEngine) -> bool:
     """True when the database is at the newest migration (the server refuses to start otherwise)."""
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
     async with engine.connect() as conn:
-        return await conn.run_sync(_current) == head
+        return await conn.run_sync(_current) == heads

@@ -1,0 +1,9 @@
+"""API area: messages."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+
+def setup(app: web.Application) -> None:
+    del app
