@@ -6,6 +6,7 @@ import click
 
 import server.cli
 from recado import __version__
+from recado.flows_cli import flows_group
 from recado.logs import setup_logging
 
 
@@ -19,6 +20,7 @@ def cli(log_json: bool, log_level: str) -> None:
 
 
 server.cli.register(cli)
+cli.add_command(flows_group)
 
 
 def main() -> None:

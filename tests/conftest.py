@@ -27,6 +27,21 @@ from server.db.engine import create_engine
 from server.db.schema import metadata
 from server.db.schema import tokens as tokens_table
 
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-goldens",
+        action="store_true",
+        default=False,
+        help="Rewrite the expected-events files of golden conversation tests instead of comparing with them.",
+    )
+
+
+@pytest.fixture
+def update_goldens(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--update-goldens"))
+
+
 PG_URL = os.environ.get("RECADO_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 START = dt.datetime(2027, 3, 1, 15, 0, tzinfo=dt.UTC)
 
