@@ -13,7 +13,6 @@ from server.auth.scopes import grants
 from server.auth.tokens import Claims, TokenError, verify
 from server.db.schema import tokens, users
 
-PRINCIPAL_KEY = "recado.principal"
 # Roles that may use the area endpoints (contacts, messages, ...), subject to their scopes.
 AREA_ROLES = ("admin", "operator", "api")
 
@@ -24,6 +23,9 @@ class Principal:
     role: str
     scopes: frozenset[str]
     jti: str
+
+
+PRINCIPAL_KEY = web.RequestKey("principal", Principal)
 
 
 def _unauthorized(message: str) -> ApiError:
