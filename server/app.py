@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import sqlalchemy as sa
 from aiohttp import web
 
+from server import metrics
 from server.api import openapi
 from server.api.errors import error_middleware, error_response
 from server.appkeys import CLOCK, CONFIG, DB, KEYRING
@@ -57,6 +58,7 @@ def create_app(config: Config, *, clock: Clock | None = None) -> web.Application
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/.well-known/jwks.json", jwks)
     app.router.add_get("/api/v1/openapi.json", openapi.serve_spec)
+    metrics.setup(app)
 
     from server.api import setup_routes
 

@@ -1,0 +1,75 @@
+"""The environment a flow runs in: timezone, date and number conventions, languages, and the current time.
+
+Nothing in ``flows`` reads the clock: the caller puts ``now`` here (the engine gets it from the server), and
+may pass a random source for the expression functions ``rand()`` and ``rand_between()``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DATE_FORMATS = ("DD-MM-YYYY", "MM-DD-YYYY", "YYYY-MM-DD")
+TIME_FORMATS = ("tt:mm", "h:mm aa", "tt:mm:ss", "h:mm:ss aa")
+
+
+@functools.lru_cache(maxsize=64)
+def zone(name: str) -> dt.tzinfo:
+    """The tzinfo for an IANA name; ``ValueError`` if there is no such zone."""
+    if name == "UTC":
+        return dt.UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:  # ValueError: malformed keys such as "../x"
+        raise ValueError(f"unknown timezone {name!r}") from exc
+
+
+@dataclass(frozen=True)
+class Environment:
+    now: dt.datetime  # aware; the moment the engine is asked to act
+    timezone: str = "America/Mexico_City"  # IANA
+    date_format: str = "DD-MM-YYYY"  # Mexico is day-first
+    time_format: str = "tt:mm"
+    default_country: str = "MX"
+    default_language: str = "spa"
+    allowed_languages: tuple[str, ...] = ("spa",)
+    decimal_symbol: str = "."  # Mexico writes 1,234.5
+    digit_grouping_symbol: str = ","
+    # A source of floats in [0, 1) for rand() and rand_between(); without one they are errors.
+    rand: Callable[[], float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.now.tzinfo is None or self.now.utcoffset() is None:
+            raise ValueError("Environment.now must be timezone-aware")
+        zone(self.timezone)
+        if self.date_format not in DATE_FORMATS:
+            raise ValueError(
+                f"date_format must be one of {', '.join(DATE_FORMATS)}, not {self.date_format!r}"
+            )
+        if self.time_format not in TIME_FORMATS:
+            raise ValueError(
+                f"time_format must be one of {', '.join(TIME_FORMATS)}, not {self.time_format!r}"
+            )
+        if not self.decimal_symbol or self.decimal_symbol == self.digit_grouping_symbol:
+            raise ValueError("decimal_symbol must be set and differ from digit_grouping_symbol")
+
+    @property
+    def tz(self) -> dt.tzinfo:
+        return zone(self.timezone)
+
+    def local_now(self) -> dt.datetime:
+        """``now`` in the environment's timezone."""
+        return self.now.astimezone(self.tz)
+
+    def with_now(self, now: dt.datetime) -> Environment:
+        return dataclasses.replace(self, now=now)
+
+    @property
+    def locale(self) -> str:
+        """The locale for month and day names, e.g. ``es_MX``."""
+        language = {"spa": "es", "eng": "en", "por": "pt", "fra": "fr"}.get(self.default_language, "en")
+        return f"{language}_{self.default_country}"

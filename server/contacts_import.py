@@ -1,0 +1,464 @@
+"""Contact import from CSV, shared by ``recado contacts import`` and ``POST /api/v1/contacts/import``.
+
+The file as a whole is checked before anything is written: it must decode in the given encoding, and every
+column must map onto a contact attribute, a field, a group, or be ignored on purpose. Then each row is
+checked on its own; good rows are written in batches of a few thousand, one transaction each, and a bad row
+is reported with its row number, column and reason without stopping or half-writing any other. Rows are
+matched to contacts by phone, so importing a file again updates those contacts instead of duplicating them;
+an empty cell leaves what the contact has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import csv
+import datetime as dt
+import io
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from flows.phones import InvalidPhoneNumber, normalise_phone
+from server import audit, contacts
+from server.contact_values import (
+    FIELD_LABEL_MAX,
+    GROUP_NAME_MAX,
+    InvalidValue,
+    TypedValue,
+    check_field_key,
+    check_value_type,
+    clean_text,
+    parse_value,
+)
+
+BATCH_ROWS = 5000
+SCAN_CHUNK_BYTES = 1 << 20
+DEFAULT_ENCODING = "utf-8-sig"  # plain UTF-8, with or without the byte-order mark Excel writes
+TARGETS_HELP = "phone, name, language, timezone, group, field:KEY, field:KEY:TYPE or ignore"
+ATTRIBUTES = ("phone", "name", "language", "timezone")
+# Column names that map themselves, in English and in Spanish, compared in lower case.
+AUTO_TARGETS = {
+    "phone": "phone",
+    "tel": "phone",
+    "telefono": "phone",
+    "teléfono": "phone",
+    "celular": "phone",
+    "name": "name",
+    "nombre": "name",
+    "language": "language",
+    "idioma": "language",
+    "timezone": "timezone",
+    "zona horaria": "timezone",
+    "group": "group",
+    "grupo": "group",
+}
+_DELIMITERS = (",", ";", "\t")
+_ENCODING_NAMES = {"utf-8-sig": "UTF-8", "utf-8": "UTF-8", "utf-16": "UTF-16"}
+
+
+class ImportRefused(Exception):
+    """The file cannot be imported as it is; nothing was written. The message says what to change."""
+
+
+@dataclass(frozen=True)
+class Target:
+    kind: str  # one of ATTRIBUTES, "field", "group", "ignore"
+    key: str | None = None  # the field key, for "field"
+    value_type: str | None = None  # given in "field:KEY:TYPE": create the field when it does not exist
+
+    def __str__(self) -> str:
+        return ":".join(p for p in ("field" if self.key else self.kind, self.key, self.value_type) if p)
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int  # as a spreadsheet numbers it: the header is row 1
+    column: str | None
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"row": self.row, "column": self.column, "message": self.message}
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0  # data rows read, blank ones not counted
+    created: int = 0
+    updated: int = 0
+    failed: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+    def as_dict(self, max_errors: int | None = None) -> dict[str, Any]:
+        shown = self.errors if max_errors is None else self.errors[:max_errors]
+        return {
+            "rows": self.rows,
+            "created": self.created,
+            "updated": self.updated,
+            "failed": self.failed,
+            "errors": [e.as_dict() for e in shown],
+            "errors_truncated": len(shown) < len(self.errors),
+        }
+
+
+# Called after each batch with the lines read so far and the lines the file has.
+Progress = Callable[[int, int], None]
+
+
+def parse_target(text: str) -> Target:
+    """``phone``, ``name``, ``language``, ``timezone``, ``group``, ``ignore``, ``field:KEY``, ``field:KEY:TYPE``."""
+    parts = text.strip().split(":")
+    kind = parts[0].lower()
+    try:
+        if kind in (*ATTRIBUTES, "group", "ignore") and len(parts) == 1:
+            return Target(kind)
+        if kind == "field" and len(parts) in (2, 3):
+            key = check_field_key(parts[1])
+            value_type = check_value_type(parts[2]) if len(parts) == 3 else None
+            return Target("field", key, value_type)
+    except InvalidValue as exc:
+        raise ImportRefused(f"target {text!r}: field key or type {exc.reason}") from None
+    raise ImportRefused(f"target {text!r} is not one of {TARGETS_HELP}")
+
+
+def parse_mappings(items: Iterable[str]) -> dict[str, Target]:
+    """``COLUMN=TARGET`` pairs; the column is what the header says, the target comes after the last ``=``."""
+    mapping: dict[str, Target] = {}
+    for item in items:
+        column, sep, target = item.rpartition("=")
+        if not sep or not column.strip():
+            raise ImportRefused(f"mapping {item!r} must be COLUMN=TARGET, where TARGET is {TARGETS_HELP}")
+        if column.strip() in mapping:
+            raise ImportRefused(f"column {column.strip()!r} is mapped twice")
+        try:
+            mapping[column.strip()] = parse_target(target)
+        except ImportRefused as exc:
+            raise ImportRefused(f"mapping {item!r}: {exc}") from None
+    return mapping
+
+
+def check_encoding(name: str) -> str:
+    """The codec's canonical name; ImportRefused for names Python does not know or that are not text."""
+    try:
+        "".encode(name)
+        return codecs.lookup(name).name
+    except LookupError:
+        raise ImportRefused(
+            f"unknown text encoding {name!r}; use one such as utf-8, cp1252 or latin-1"
+        ) from None
+
+
+def _choose_encoding(source: BinaryIO, encoding: str | None) -> str:
+    if encoding is not None:
+        return check_encoding(encoding)
+    start = source.read(2)
+    source.seek(0)
+    # Excel's "Unicode text" is UTF-16 with a byte-order mark; UTF-8 would refuse it line by line.
+    return "utf-16" if start in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else DEFAULT_ENCODING
+
+
+def _count_lines(source: BinaryIO, encoding: str) -> int:
+    """Decode the whole file once, so a wrong encoding is refused before any row is written."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    lines = 0
+    last = ""
+    while True:
+        chunk = source.read(SCAN_CHUNK_BYTES)
+        try:
+            text = decoder.decode(chunk, final=not chunk)
+        except UnicodeDecodeError as exc:
+            line = lines + chunk[: exc.start].decode(encoding, errors="replace").count("\n") + 1
+            bad = exc.object[exc.start : exc.start + 1].hex().upper()
+            raise ImportRefused(
+                f"the file is not {_ENCODING_NAMES.get(encoding, encoding)} text: line {line} has the byte "
+                f"0x{bad}. Say which encoding the file uses (files saved by Excel on Windows are usually cp1252)"
+            ) from None
+        lines += text.count("\n")
+        last = text[-1:] or last
+        if not chunk:
+            break
+    source.seek(0)
+    return lines + (1 if last not in ("", "\n") else 0)
+
+
+@dataclass(frozen=True)
+class _Column:
+    index: int
+    name: str
+    target: Target
+    field: contacts.Field | None = None
+
+
+@dataclass
+class _Batch:
+    rows: list[contacts.ImportedContact]
+    errors: list[RowError]
+    read: int  # data rows read, good or bad
+    lines: int  # the reader's position in the file
+    done: bool
+
+
+class _Reader:
+    """CSV records with their spreadsheet row numbers; a record the csv module cannot read is a row error."""
+
+    def __init__(self, text: io.TextIOBase) -> None:
+        first = text.readline()
+        counts = {d: first.count(d) for d in _DELIMITERS}
+        delimiter = max(_DELIMITERS, key=lambda d: counts[d]) if any(counts.values()) else ","
+        self._records = csv.reader(itertools.chain([first], text), delimiter=delimiter, strict=True)
+        self.row = 0
+
+    @property
+    def lines(self) -> int:
+        return self._records.line_num
+
+    def __iter__(self) -> Iterator[list[str] | RowError]:
+        while True:
+            try:
+                record = next(self._records)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                self.row += 1
+                yield RowError(self.row, None, f"cannot be read as CSV: {exc}")
+                continue
+            self.row += 1
+            yield record
+
+
+def _header(reader: _Reader) -> list[str]:
+    first = next(iter(reader), None)
+    if first is None or (isinstance(first, list) and not any(cell.strip() for cell in first)):
+        raise ImportRefused("the first row must name the columns, but the file is empty or starts blank")
+    if isinstance(first, RowError):
+        raise ImportRefused(f"the header row {first.message}")
+    names = [name.strip() for name in first]
+    repeated = sorted({n for n in names if n and names.count(n) > 1})
+    if repeated:
+        raise ImportRefused(f"the header names these columns more than once: {', '.join(repeated)}")
+    return names
+
+
+def _auto_target(name: str, known: Mapping[str, contacts.Field]) -> Target | None:
+    lowered = name.lower()
+    if lowered in AUTO_TARGETS:
+        return Target(AUTO_TARGETS[lowered])
+    if lowered.startswith("field:"):
+        return parse_target(name)
+    if name in known:
+        return Target("field", name)
+    return None
+
+
+def _plan(
+    header: list[str], mappings: Mapping[str, Target], known: Mapping[str, contacts.Field]
+) -> tuple[list[tuple[int, str, Target]], dict[str, tuple[str, str]]]:
+    """The column each target reads from, and the fields to create (key → label, type)."""
+    absent = [c for c in mappings if c not in header]
+    if absent:
+        raise ImportRefused(
+            f"mapped column(s) not in the file: {', '.join(absent)}; its columns are: {', '.join(header)}"
+        )
+    planned: list[tuple[int, str, Target]] = []
+    unmapped: list[str] = []
+    for index, name in enumerate(header):
+        if not name:
+            continue  # a nameless column may only hold empty cells (checked row by row)
+        target = mappings.get(name) or _auto_target(name, known)
+        if target is None:
+            unmapped.append(name)
+        elif target.kind != "ignore":
+            planned.append((index, name, target))
+    if unmapped:
+        raise ImportRefused(
+            f"column(s) not mapped to anything: {', '.join(unmapped)}. Map each as COLUMN=TARGET, where "
+            f"TARGET is {TARGETS_HELP}"
+        )
+    single = [str(t) for _, _, t in planned if t.kind != "group"]
+    twice = sorted({t for t in single if single.count(t) > 1})
+    if twice:
+        raise ImportRefused(f"more than one column is mapped to {', '.join(twice)}")
+    if "phone" not in single:
+        raise ImportRefused("no column is mapped to phone; name a column phone, or map one as COLUMN=phone")
+    to_create: dict[str, tuple[str, str]] = {}
+    for _, name, target in planned:
+        if target.kind != "field" or target.key is None:
+            continue
+        existing = known.get(target.key)
+        if existing is None and target.value_type is None:
+            raise ImportRefused(
+                f"field {target.key!r} does not exist; create it first, or map the column as "
+                f"field:{target.key}:TYPE (text, number, date or datetime) to create it"
+            )
+        if existing is not None and target.value_type not in (None, existing.value_type):
+            raise ImportRefused(
+                f"field {target.key!r} holds {existing.value_type} values, not {target.value_type}"
+            )
+        if existing is None and target.value_type is not None:
+            to_create[target.key] = (_label(name, target.key), target.value_type)
+    return planned, to_create
+
+
+def _label(column: str, key: str) -> str:
+    """A new field's label: the column's name as far as it fits, or the key."""
+    try:
+        return clean_text(column[:FIELD_LABEL_MAX], max_length=FIELD_LABEL_MAX) or key
+    except InvalidValue:
+        return key
+
+
+@dataclass(frozen=True)
+class _Layout:
+    columns: list[_Column]
+    width: int  # columns in the header
+    nameless: frozenset[int]  # columns without a name, which must stay empty
+
+
+def _check_row(
+    row: int, cells: list[str], layout: _Layout, tz: dt.tzinfo, region: str
+) -> contacts.ImportedContact | list[RowError]:
+    errors: list[RowError] = []
+    stray = len(cells) > layout.width or layout.nameless
+    if stray and any(c.strip() for i, c in enumerate(cells) if i >= layout.width or i in layout.nameless):
+        errors.append(RowError(row, None, "has a value in a column without a name in the header"))
+    phone: str | None = None
+    attributes: dict[str, str | None] = {}
+    values: dict[int, TypedValue] = {}
+    groups: set[str] = set()
+    for column in layout.columns:
+        raw = cells[column.index] if column.index < len(cells) else ""
+        kind = column.target.kind
+        if not raw or raw.isspace():
+            if kind == "phone":
+                errors.append(RowError(row, column.name, "phone is missing"))
+            continue
+        try:
+            if kind == "phone":
+                phone = normalise_phone(raw, region)
+            elif column.field is not None:
+                values[column.field.id] = parse_value(column.field.value_type, raw, tz)
+            elif kind == "group":
+                groups.add(clean_text(raw, max_length=GROUP_NAME_MAX))
+            else:
+                attributes[kind] = contacts.check_attribute(kind, raw, region=region)
+        except (InvalidValue, InvalidPhoneNumber) as exc:
+            subject = column.field.key if column.field is not None else kind
+            errors.append(RowError(row, column.name, f"{subject} {exc.reason}"))
+    if errors or phone is None:
+        return errors or [RowError(row, None, "phone is missing")]
+    return contacts.ImportedContact(
+        phone,
+        attributes.get("name"),
+        attributes.get("language"),
+        attributes.get("timezone"),
+        values,
+        frozenset(groups),
+    )
+
+
+def _read_batch(
+    records: Iterator[list[str] | RowError], reader: _Reader, layout: _Layout, tz: dt.tzinfo, region: str
+) -> _Batch:
+    """Up to BATCH_ROWS checked rows (CPU work, run off the event loop)."""
+    batch = _Batch(rows=[], errors=[], read=0, lines=0, done=True)
+    for record in records:
+        if isinstance(record, RowError):
+            batch.errors.append(record)
+            batch.read += 1
+        elif any(cell.strip() for cell in record):  # blank lines and rows of empty cells are skipped
+            batch.read += 1
+            checked = _check_row(reader.row, record, layout, tz, region)
+            if isinstance(checked, list):
+                batch.errors.extend(checked)
+            else:
+                batch.rows.append(checked)
+        if batch.read >= BATCH_ROWS:
+            batch.done = False
+            break
+    batch.lines = reader.lines
+    return batch
+
+
+async def _write_batch(
+    conn: AsyncConnection, rows: list[contacts.ImportedContact], now: dt.datetime
+) -> tuple[int, int]:
+    """Upsert the rows; returns (created, updated), counting a phone repeated within the file as an update."""
+    created = len(await contacts.upsert_contacts(conn, rows, now=now))
+    return created, len(rows) - created
+
+
+async def import_contacts(
+    db: AsyncEngine,
+    source: BinaryIO,
+    *,
+    mappings: Mapping[str, Target] | None = None,
+    encoding: str | None = None,
+    tz: dt.tzinfo,
+    region: str,
+    now: dt.datetime,
+    actor: str,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Import a CSV file (``source`` is binary and seekable). ImportRefused before any write when the file as
+    a whole cannot be imported; otherwise a report of what was created, updated and refused, row by row."""
+    codec = await asyncio.to_thread(_choose_encoding, source, encoding)
+    total_lines = await asyncio.to_thread(_count_lines, source, codec)
+    text = io.TextIOWrapper(source, encoding=codec, newline="")
+    reading: asyncio.Future[_Batch] | None = None
+    try:
+        reader = _Reader(text)
+        header = _header(reader)
+        async with db.begin() as conn:
+            known = await contacts.load_fields(conn)
+            planned, to_create = _plan(header, mappings or {}, known)
+            for key, (label, value_type) in to_create.items():
+                await contacts.create_field(conn, key, label, value_type, now=now)
+            known = await contacts.load_fields(conn) if to_create else known
+        columns = [
+            _Column(index, name, target, known[target.key] if target.key else None)
+            for index, name, target in planned
+        ]
+        named = {i for i, name in enumerate(header) if name}
+        layout = _Layout(columns, len(header), frozenset(range(len(header))) - named)
+        report = ImportReport()
+        records = iter(reader)
+        while True:
+            # Checking rows is CPU work: off the event loop, but not alongside the writes, because a Python
+            # thread holding the GIL would stall the SQLite thread, which gives it up on every row.
+            reading = asyncio.ensure_future(
+                asyncio.to_thread(_read_batch, records, reader, layout, tz, region)
+            )
+            batch = await reading
+            report.rows += batch.read
+            report.failed += batch.read - len(batch.rows)
+            report.errors.extend(batch.errors)
+            if batch.rows:
+                async with db.begin() as conn:
+                    created, updated = await _write_batch(conn, batch.rows, now)
+                report.created += created
+                report.updated += updated
+            if progress is not None:
+                progress(batch.lines, total_lines)
+            if batch.done:
+                break
+    finally:
+        if reading is not None and not reading.done():
+            await asyncio.wait([reading])  # a thread cannot be cancelled; let it finish with the file
+        text.detach()  # the caller owns ``source`` and closes it
+    async with db.begin() as conn:
+        await audit.record(
+            conn,
+            at=now,
+            actor=actor,
+            action="contact.import",
+            detail={
+                "rows": report.rows,
+                "created": report.created,
+                "updated": report.updated,
+                "failed": report.failed,
+            },
+        )
+    return report
