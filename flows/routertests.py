@@ -154,20 +154,21 @@ def _needle_words(needle: str, fold: bool) -> tuple[str, ...]:
     return tuple(text.fold(w) for w in words) if fold else tuple(words)
 
 
-def _haystack_words(haystack: str, fold: bool) -> tuple[list[str], list[str]]:
+@functools.lru_cache(maxsize=64)  # a router tests the same reply against case after case
+def _haystack_words(haystack: str, fold: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The words of the text as written, and the same words lower-cased (and folded) for comparison."""
     haystack = text.trim(haystack)
     lowered = text.lower(haystack)
     spans = text.token_spans(lowered)
-    original = [haystack[a:b] for a, b in spans]
-    compared = [lowered[a:b] for a, b in spans]
+    original = tuple(haystack[a:b] for a, b in spans)
+    compared = tuple(lowered[a:b] for a, b in spans)
     if fold:
-        compared = [text.fold(w) for w in compared]
+        compared = tuple(text.fold(w) for w in compared)
     return original, compared
 
 
 def _word_test(
-    check: Callable[[list[str], list[str], tuple[str, ...]], str | None],
+    check: Callable[[Sequence[str], Sequence[str], tuple[str, ...]], str | None],
 ) -> Callable[[Environment, list[str], bool], Outcome]:
     def run(env: Environment, texts: list[str], fold: bool) -> Outcome:
         original, hays = _haystack_words(texts[0], fold)
@@ -177,19 +178,19 @@ def _word_test(
     return run
 
 
-def _any_word(original: list[str], hays: list[str], pins: tuple[str, ...]) -> str | None:
+def _any_word(original: Sequence[str], hays: Sequence[str], pins: tuple[str, ...]) -> str | None:
     wanted = frozenset(pins)
     matches = [original[i] for i, hay in enumerate(hays) if hay in wanted]
     return " ".join(matches) if matches else None
 
 
-def _all_words(original: list[str], hays: list[str], pins: tuple[str, ...]) -> str | None:
+def _all_words(original: Sequence[str], hays: Sequence[str], pins: tuple[str, ...]) -> str | None:
     wanted = frozenset(pins)
     matches = [original[i] for i, hay in enumerate(hays) if hay in wanted]
     return " ".join(matches) if wanted <= frozenset(hays) else None
 
 
-def _phrase(original: list[str], hays: list[str], pins: tuple[str, ...]) -> str | None:
+def _phrase(original: Sequence[str], hays: Sequence[str], pins: tuple[str, ...]) -> str | None:
     if not pins:
         return ""
     # RapidPro's scan: after a mismatch it starts again from the first word of the phrase without re-testing
@@ -208,7 +209,7 @@ def _phrase(original: list[str], hays: list[str], pins: tuple[str, ...]) -> str 
     return None
 
 
-def _only_phrase(original: list[str], hays: list[str], pins: tuple[str, ...]) -> str | None:
+def _only_phrase(original: Sequence[str], hays: Sequence[str], pins: tuple[str, ...]) -> str | None:
     if len(hays) != len(pins) or any(h != p for h, p in zip(hays, pins, strict=True)):
         return None
     return " ".join(original)

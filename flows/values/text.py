@@ -123,3 +123,19 @@ def fold(word: str) -> str:
     decomposed = unicodedata.normalize("NFD", word)
     stripped = "".join(c for c in decomposed if not unicodedata.category(c).startswith("M"))
     return unicodedata.normalize("NFC", stripped)
+
+
+@functools.lru_cache(maxsize=1024)
+def snakify(text: str) -> str:
+    """A result name as a key (goflow ``Snakify``): runs of anything but letters, ASCII digits and ``_``
+    become ``_``, then the ends are trimmed of ``_`` and it is lower-cased: "Favorite Color" → favorite_color."""
+    out: list[str] = []
+    in_gap = False
+    for char in text.strip(GO_SPACE):
+        if char.isalpha() or char in "0123456789_":
+            out.append(char)
+            in_gap = False
+        elif not in_gap:
+            out.append("_")
+            in_gap = True
+    return lower("".join(out).strip("_"))
