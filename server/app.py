@@ -11,12 +11,13 @@ from aiohttp import web
 from server import metrics
 from server.api import openapi
 from server.api.errors import error_middleware, error_response
-from server.appkeys import CLOCK, CONFIG, DB, KEYRING
+from server.appkeys import CLOCK, CONFIG, DB, INBOX_WAKE, KEYRING, OUTBOX_WAKE
 from server.auth.keys import load_keyring
 from server.clock import Clock, SystemClock
 from server.config import Config
 from server.db import migrate
 from server.db.engine import create_engine
+from server.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ def create_app(config: Config, *, clock: Clock | None = None) -> web.Application
     app[CONFIG] = config
     app[CLOCK] = clock or SystemClock()
     app[KEYRING] = load_keyring(config.keys_dir)
+    app[OUTBOX_WAKE] = Wakeup()
+    app[INBOX_WAKE] = Wakeup()
     app.cleanup_ctx.append(_database_ctx(config))  # type: ignore[arg-type]
 
     app.router.add_get("/healthz", healthz)

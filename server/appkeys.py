@@ -8,8 +8,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from server.auth.keys import Keyring
 from server.clock import Clock
 from server.config import Config
+from server.wakeup import Wakeup
 
 CONFIG = web.AppKey("config", Config)
 DB = web.AppKey("db", AsyncEngine)
 KEYRING = web.AppKey("keyring", Keyring)
 CLOCK = web.AppKey("clock", Clock)
+
+# Raised after a commit that queued outbound messages (long-polling gateways return early) and after one that
+# stored inbound messages (the runner handles them at once instead of at its next tick).
+OUTBOX_WAKE = web.AppKey("outbox_wake", Wakeup)
+INBOX_WAKE = web.AppKey("inbox_wake", Wakeup)
