@@ -80,6 +80,15 @@ class MsgCreated(Event):
     flow_uuid: str
     node_uuid: str
 
+    @property
+    def sms_text(self) -> str:
+        """The text as an SMS carries it: a basic phone shows no buttons, so quick replies are written out
+        as the answers to choose from."""
+        if not self.quick_replies:
+            return self.text
+        choices = " / ".join(self.quick_replies)
+        return f"{self.text}\n({choices})" if self.text else choices
+
 
 @dataclass(frozen=True)
 class ContactFieldChanged(Event):

@@ -500,3 +500,10 @@ def test_any_reply_ends_waiting_completed_or_in_a_reported_failure(text: str) ->
         assert isinstance(outcome.events[-1], SessionWaiting)
     else:
         assert isinstance(outcome.events[-1], SessionEnded)
+
+
+def test_quick_replies_are_written_out_for_a_basic_phone() -> None:
+    flow = kit.flow("F", kit.ask("q", kit.send("¿Vas a ir?", "m", ["Sí", "No"]), cases=[], other=None))
+    (message,) = of_type(start(flow), MsgCreated)
+    assert message.quick_replies == ("Sí", "No")
+    assert message.sms_text == "¿Vas a ir?\n(Sí / No)"
