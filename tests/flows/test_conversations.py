@@ -5,7 +5,7 @@ A script names its flow and what happens, step by step::
 
     source: {fixture: favorites_v13.json}      # or {library: true}: the bundled programme
     flow: Favorites                            # the flow's name
-    contact: {name: Ben Haggerty, language: spa, fields: {fecha_parto: "2027-08-15"}}
+    contact: {name: Ben, language: spa, fields: {fecha_parto: "2027-08-15"}, groups: [Embarazadas]}
     now: 2027-03-01T15:00:00Z                  # optional
     languages: [eng, spa]                      # optional: the languages the environment allows
     steps:
@@ -75,12 +75,14 @@ def simulator_for(script: Mapping[str, object]) -> Simulator:
     programme = load_source(script["source"])  # type: ignore[arg-type]
     flow = next(flow for flow in programme.flows if flow.name == script["flow"])
     person = dict(script.get("contact") or {})  # type: ignore[call-overload]
+    groups = {group.name: group for group in programme.groups}
     contact = Contact(
         uuid="c0000000-0000-4000-8000-000000000001",
         name=str(person.get("name", "")),
         language=person.get("language"),
         phone=person.get("phone", "+525512345678"),
         fields=typed_fields(person.get("fields", {}), programme.fields),
+        groups=tuple(groups[name] for name in person.get("groups", ())),
     )
     now = dt.datetime.fromisoformat(
         str(script.get("now", "2027-03-01T15:00:00+00:00")).replace("Z", "+00:00")
