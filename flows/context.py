@@ -43,7 +43,16 @@ class ResultsView(Mapping[str, object]):
         self._results = results
 
     def __getitem__(self, key: str) -> object:
+        if key == DEFAULT:
+            # goflow renders @results as "Name: value" lines in order
+            lines = sorted(
+                f"{result.get('name', '')}: {result.get('value', '')}" for result in self._results.values()
+            )
+            return "\n".join(lines)
         return result_context(self._results[key])
+
+    def __contains__(self, key: object) -> bool:
+        return key == DEFAULT or key in self._results
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._results)
