@@ -7,8 +7,8 @@ events, so a later step in the same resume sees the field it just set.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import datetime as dt
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
