@@ -350,9 +350,11 @@ class Sprint:
         if router is None:
             return self._follow_exit(node, node.exits[0].uuid if node.exits else None)
         if router.wait is not None and not has_input:
-            if self.skip_wait_at == node_uuid:
+            # The message that started the session answers the first node's wait (goflow), unless the flow
+            # has asked something since: a question must wait for its own answer.
+            asked = any(isinstance(event, MsgCreated) for event in self.events)
+            if self.skip_wait_at != node_uuid or asked:
                 self.skip_wait_at = None
-            else:
                 return self._wait(node, router)
         self.skip_wait_at = None
         if router.kind == "random":

@@ -240,12 +240,12 @@ def try_command(
         fields=contact_fields(fields, programme.fields, env),
     )
     scripted = not sys.stdin.isatty()
-    console = Console(click.get_text_stream("stdout"), click.get_text_stream("stderr"), scripted)
+    console = Console(sys.stdout, sys.stderr, scripted)
     simulator = Simulator(flow, Assets.from_programme(programme), contact, env)
     if not scripted:
         console.note(f"talking to {flow.name!r} as {name}; type a reply, or /help")
     console.show(simulator.start(keyword))
-    stdin = click.get_text_stream("stdin")
+    stdin = sys.stdin
     while True:
         if not scripted:
             click.echo(click.style("▶ ", fg="green"), nl=False)

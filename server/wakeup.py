@@ -16,10 +16,10 @@ class Wakeup:
         self._event.set()
         self._event = asyncio.Event()
 
-    async def wait(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds; True if woken, False if the time ran out."""
+    async def wait(self, seconds: float) -> bool:
+        """Wait up to ``seconds``; True if woken, False if the time ran out."""
         event = self._event
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), timeout)
+            await asyncio.wait_for(event.wait(), seconds)
             return True
         return False

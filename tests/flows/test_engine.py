@@ -507,3 +507,14 @@ def test_quick_replies_are_written_out_for_a_basic_phone() -> None:
     (message,) = of_type(start(flow), MsgCreated)
     assert message.quick_replies == ("Sí", "No")
     assert message.sms_text == "¿Vas a ir?\n(Sí / No)"
+
+
+def test_a_keyword_start_does_not_answer_a_question_the_first_node_asks() -> None:
+    flow = kit.flow(
+        "Alta",
+        kit.ask("k", kit.send("¿Cómo te llamas?", "q"), cases=[("has_text", [], "Nombre", "hi")], other=None),
+        kit.say("hi", kit.send("Hola @results.nombre", "w")),
+    )
+    step = start(flow, msg=engine.Msg("ALTA"))
+    assert step.messages == ["¿Cómo te llamas?"]
+    assert step.status == "waiting"

@@ -1592,3 +1592,50 @@ def test_a_real_export_with_any_part_replaced_raises_only_flow_file_error(
         target = target[part]
     target[path[-1]] = value
     assert_imported_or_refused(data)
+
+
+# --- template rewriting -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("@webhook", "@webhook.json"),
+        ("@WEBHOOK.id", "@webhook.json.id"),
+        ("@(default(webhook, 0))", "@(default(webhook.json, 0))"),
+        ('@(webhook.x & "webhook")', '@(webhook.json.x & "webhook")'),
+        ("@(contact.webhook)", "@(contact.webhook)"),
+        ("@(webhook(1))", "@(webhook(1))"),
+        ("@(foreach(items, (webhook, i) => i))", "@(foreach(items, (webhook, i) => i))"),
+        ("@@webhook and @webhookx", "@@webhook and @webhookx"),
+        ("@(json(webhook)", "@(json(webhook)"),
+        ("@(1 + + )", "@(1 + + )"),
+        ("no expressions", "no expressions"),
+        ("mail@example.com @contact.name @", "mail@example.com @contact.name @"),
+    ],
+)
+def test_webhook_rename_touches_only_references_to_webhook(template: str, expected: str) -> None:
+    from flows.rapidpro.templates import webhook_to_json
+
+    assert webhook_to_json(template) == expected
+
+
+# --- the API's edges --------------------------------------------------------------------------------------
+
+
+def test_programme_name_and_languages() -> None:
+    raw = flow(localization={"eng": {}, "nah": {}})
+    programme, _ = import_export(export(raw), "/datos/exports/Prospera Digital.json")
+    assert programme.name == "Prospera Digital"
+    assert programme.languages == ("spa", "eng", "nah")
+    assert import_export(export(raw), "<stdin>")[0].name == "imported"
+    assert import_export(export(raw), "x.json", name="Prospera")[0].name == "Prospera"
+
+
+def test_parsed_input_need_not_be_dicts_and_keys_must_be_text() -> None:
+    from types import MappingProxyType
+
+    frozen = MappingProxyType({"version": "13", "flows": (MappingProxyType(flow()),)})
+    programme, _ = import_export(frozen, "x.json")
+    assert programme.flows[0].name == "Prueba"
+    assert "object keys must be text" in refusal({"version": "13", "flows": [{1: "x"}]})

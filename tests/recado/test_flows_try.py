@@ -116,7 +116,8 @@ def test_bad_options_are_refused_with_the_reason(
 ) -> None:
     programme = flow_file.parent
     (programme / "programme.yaml").write_text(
-        "programme: Citas\nlanguages: [spa]\nfields:\n  cita: {name: Cita, type: date}\n  confirmo: text\n", encoding="utf-8"
+        "programme: Citas\nlanguages: [spa]\nfields:\n  cita: {name: Cita, type: date}\n  confirmo: text\n",
+        encoding="utf-8",
     )
     (programme / "flows").mkdir()
     flow_file.rename(programme / "flows" / "cita.yaml")
