@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+import gateway.cli
 import server.cli
 from recado import __version__
 from recado.flows_cli import flows_group
@@ -20,6 +21,7 @@ def cli(log_json: bool, log_level: str) -> None:
 
 
 server.cli.register(cli)
+gateway.cli.register(cli)
 cli.add_command(flows_group)
 
 
