@@ -24,7 +24,8 @@ def zone(name: str) -> dt.tzinfo:
         return dt.UTC
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:  # ValueError: malformed keys such as "../x"
+    # ValueError: malformed keys such as "../x"; OSError: a directory ("America") or a name too long for a path
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise ValueError(f"unknown timezone {name!r}") from exc
 
 

@@ -371,3 +371,11 @@ def test_json_round_trip() -> None:
     assert isinstance(convert.from_json("[" * 100 + "]" * 100), XError)
     assert isinstance(convert.from_json("[" * 5000 + "]" * 5000), XError)
     assert isinstance(convert.from_json("1" * 5000), Decimal)
+
+
+@pytest.mark.parametrize("name", ["America", "x" * 5000, "../etc/passwd", ""])
+def test_a_name_that_is_no_timezone_is_a_value_error(name: str) -> None:
+    from flows.env import zone
+
+    with pytest.raises(ValueError, match="unknown timezone"):
+        zone(name)
