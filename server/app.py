@@ -17,6 +17,7 @@ from server.clock import Clock, SystemClock
 from server.config import Config
 from server.db import migrate
 from server.db.engine import create_engine
+from server.runner import service as runner_service
 from server.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ def create_app(config: Config, *, clock: Clock | None = None) -> web.Application
     app[OUTBOX_WAKE] = Wakeup()
     app[INBOX_WAKE] = Wakeup()
     app.cleanup_ctx.append(_database_ctx(config))  # type: ignore[arg-type]
+    runner_service.setup(app)  # after the database, which it uses
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/.well-known/jwks.json", jwks)

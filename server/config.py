@@ -17,6 +17,8 @@ from typing import Any
 
 import platformdirs
 
+from server.link.window import DeliveryWindow, InvalidWindow, parse_window
+
 CONFIG_FILENAME = "recado.toml"
 ENV_PREFIX = "RECADO_"
 
@@ -48,6 +50,22 @@ class Config:
     max_body_bytes: int = 1024 * 1024
     max_import_bytes: int = 64 * 1024 * 1024
     login_attempts_per_minute: int = 5
+    # Inbound keywords, comma-separated, in any case. A message that is only an opt-out keyword stops the
+    # contact (no more messages, an audited change); a stopped contact whose message starts with an opt-in
+    # keyword is active again. Each is confirmed with a reply.
+    opt_out_keywords: str = "BAJA,ALTO,STOP"
+    opt_in_keywords: str = "ALTA"
+    opt_out_reply: str = "Ya no recibirás mensajes de este programa. Para volver a recibirlos, envía ALTA."
+    opt_in_reply: str = "¡Bienvenida de nuevo! Volverás a recibir los mensajes del programa."
+    # The flow (by name) a contact's very first message starts when no keyword matches; empty: none.
+    new_contact_flow: str = ""
+    # The runner: handles inbound messages, wait timeouts and session expiry, and makes flows' webhook calls.
+    runner_enabled: bool = True
+    runner_tick_seconds: int = 5
+    webhook_timeout_seconds: int = 10
+    # Local hours (the contact's timezone, else the programme's) in which bulk messages may go out;
+    # replies and alerts go at any hour. HH:MM-HH:MM, from the start up to the end; 00:00-24:00 is always.
+    delivery_window: str = "08:00-20:00"
 
     @property
     def sqlite_path(self) -> Path:
@@ -62,6 +80,18 @@ class Config:
         return self.database_url or f"sqlite+aiosqlite:///{self.sqlite_path}"
 
     @property
+    def opt_out_words(self) -> frozenset[str]:
+        return _keywords(self.opt_out_keywords)
+
+    @property
+    def opt_in_words(self) -> frozenset[str]:
+        return _keywords(self.opt_in_keywords)
+
+    @property
+    def window(self) -> DeliveryWindow:
+        return parse_window(self.delivery_window)
+
+    @property
     def tz(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.programme_timezone)
 
@@ -72,10 +102,25 @@ class Config:
             raise ConfigError(f"programme_timezone: unknown timezone {self.programme_timezone!r}") from exc
         if not 0 < self.port < 65536:
             raise ConfigError(f"port: {self.port} is not a TCP port")
+        if self.runner_tick_seconds < 1:
+            raise ConfigError(f"runner_tick_seconds: {self.runner_tick_seconds} must be at least 1")
+        if self.webhook_timeout_seconds < 1:
+            raise ConfigError(f"webhook_timeout_seconds: {self.webhook_timeout_seconds} must be at least 1")
+        try:
+            parse_window(self.delivery_window)
+        except InvalidWindow as exc:
+            raise ConfigError(f"delivery_window: {self.delivery_window!r}: {exc}") from exc
+        if self.opt_out_words & self.opt_in_words:
+            raise ConfigError("opt_out_keywords and opt_in_keywords share a word")
         url = self.effective_database_url
         if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://", "postgresql://")):
             raise ConfigError("database_url: use sqlite+aiosqlite:///PATH or postgresql+asyncpg://...")
         return self
+
+
+def _keywords(text: str) -> frozenset[str]:
+    """Comma-separated words, lower-cased as inbound messages are compared."""
+    return frozenset(word.strip().lower() for word in text.split(",") if word.strip())
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}

@@ -179,3 +179,211 @@ audit_log = sa.Table(
     sa.Column("detail", sa.JSON, nullable=True),
 )
 sa.Index("ix_audit_log_at", audit_log.c.at)
+
+
+# --- runtime: the loaded programme, conversations waiting, their fires, results, alerts, webhooks (0003) -----
+# The runner's tables. A contact has at most one waiting session; a wait's timeout and a session's expiry are
+# rows in ``fires`` (one of each kind per contact at most), consumed in the transaction that records what
+# firing them did, so a crash neither loses nor doubles one.
+
+WAIT_KINDS = ("msg", "webhook")
+FIRE_KINDS = ("T", "E")  # wait timed out, session expired
+ALERT_STATUSES = ("open", "acknowledged", "resolved")
+WEBHOOK_STATUSES = ("pending", "running", "done")
+# What the runner did with an inbound message; "inbox" ones wait for staff in the ``inbox`` table.
+INBOUND_OUTCOMES = (
+    "opt_out", "opt_in", "trigger", "resumed", "catch_all", "new_contact", "inbox", "ignored",
+)  # fmt: skip
+
+# An inbound message is handled once: ``handled_at`` is set in the transaction that applies what it caused.
+# The partial index holds only the messages still to handle, so finding them costs nothing as history grows.
+messages.append_column(sa.Column("handled_at", UTCDateTime, nullable=True))
+messages.append_column(sa.Column("handled_as", sa.String(11), nullable=True))
+sa.Index(
+    "ix_messages_unhandled_inbound",
+    messages.c.id,
+    sqlite_where=sa.text("direction = 'in' AND handled_at IS NULL"),
+    postgresql_where=sa.text("direction = 'in' AND handled_at IS NULL"),
+)
+
+# One row: the programme last loaded with ``recado flows load``. ``revision`` grows with every load that
+# changed something, so a running server knows when to read the flows again.
+programme = sa.Table(
+    "programme",
+    metadata,
+    sa.Column("id", sa.SmallInteger, primary_key=True, autoincrement=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("languages", sa.JSON, nullable=False),
+    sa.Column("groups", sa.JSON, nullable=False),  # [{uuid, name}] as the flows refer to them
+    sa.Column("triggers", sa.JSON, nullable=False),  # in the programme's order
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("loaded_at", UTCDateTime, nullable=False),
+)
+
+programme_flows = sa.Table(
+    "programme_flows",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("uuid", sa.String(36), nullable=False, unique=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("definition", sa.Text, nullable=False),  # native YAML (flows.native.dump_flow)
+    sa.Column("digest", sa.String(64), nullable=False),  # sha256 of the definition: what a reload compares
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+campaigns = sa.Table(
+    "campaigns",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("uuid", sa.String(36), nullable=False, unique=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("definition", sa.JSON, nullable=False),  # group and events, as server.programmes writes them
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("contact_id", BigId, sa.ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("uuid", sa.String(36), nullable=False, unique=True),
+    sa.Column("flow_uuid", sa.String(36), nullable=False),  # the flow of the waiting run
+    sa.Column("node_uuid", sa.String(36), nullable=False),  # where it waits
+    sa.Column("wait_kind", sa.String(7), nullable=False),
+    sa.Column("nested", sa.Boolean, nullable=False),  # runs of other flows below the waiting one
+    sa.Column("data", sa.JSON, nullable=False),  # flows.session.Session.as_dict()
+    sa.Column("timeout_on", UTCDateTime, nullable=True),
+    sa.Column("expires_on", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    _enum_check("wait_kind", WAIT_KINDS, "wait_kind"),
+)
+sa.Index("ix_sessions_flow", sessions.c.flow_uuid)
+
+fires = sa.Table(
+    "fires",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("contact_id", BigId, sa.ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("kind", sa.String(1), nullable=False),
+    sa.Column("due_at", UTCDateTime, nullable=False),
+    sa.Column("session_uuid", sa.String(36), nullable=False),
+    sa.UniqueConstraint("contact_id", "kind", name="uq_fires_contact_kind"),
+    _enum_check("kind", FIRE_KINDS, "kind"),
+)
+sa.Index("ix_fires_due", fires.c.due_at)
+
+results = sa.Table(
+    "results",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("run_uuid", sa.String(36), nullable=False),
+    sa.Column("flow_uuid", sa.String(36), nullable=False),
+    sa.Column("contact_id", BigId, sa.ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("category", sa.Text, nullable=False),
+    sa.Column("input", sa.Text, nullable=False),
+    sa.Column("node_uuid", sa.String(36), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("run_uuid", "key", name="uq_results_run_uuid_key"),  # a run's latest answer wins
+)
+sa.Index("ix_results_flow", results.c.flow_uuid, results.c.id)
+sa.Index("ix_results_contact", results.c.contact_id)
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("uuid", sa.Uuid, nullable=False, unique=True),
+    sa.Column("contact_id", BigId, sa.ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("flow_uuid", sa.String(36), nullable=False),
+    sa.Column("node_uuid", sa.String(36), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("input", sa.Text, nullable=False),
+    sa.Column("status", sa.String(12), nullable=False),
+    sa.Column("raised_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    _enum_check("status", ALERT_STATUSES, "status"),
+)
+sa.Index("ix_alerts_status", alerts.c.status, alerts.c.id)
+
+# Calls a flow asked for, made after the commit that recorded them; the session waits for the answer.
+webhook_requests = sa.Table(
+    "webhook_requests",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("contact_id", BigId, sa.ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("session_uuid", sa.String(36), nullable=False),
+    sa.Column("method", sa.String(10), nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("headers", sa.JSON, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("priority", sa.String(5), nullable=False),  # of the messages the answer leads to
+    sa.Column("status", sa.String(7), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("attempted_at", UTCDateTime, nullable=True),
+    sa.Column("response_status", sa.Integer, nullable=True),
+    sa.Column("done_at", UTCDateTime, nullable=True),
+    _enum_check("status", WEBHOOK_STATUSES, "status"),
+)
+sa.Index("ix_webhook_requests_status", webhook_requests.c.status, webhook_requests.c.id)
+
+# Inbound messages no flow took, for staff to read and answer.
+inbox = sa.Table(
+    "inbox",
+    metadata,
+    sa.Column("message_id", BigId, sa.ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("contact_id", BigId, sa.ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("reason", sa.String(16), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("resolved_at", UTCDateTime, nullable=True),
+)
+sa.Index("ix_inbox_open", inbox.c.resolved_at, inbox.c.message_id)
+
+
+# --- the gateway link: gateways, their channels' health, and the route that last carried each contact (0002) --
+
+CHANNEL_KINDS = ("modem", "smsgate", "envaya", "smssync")
+
+# A gateway is known by its token's name; a rotated token keeps the name and so the gateway.
+gateways = sa.Table(
+    "gateways",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("first_seen_at", UTCDateTime, nullable=False),
+    sa.Column("last_seen_at", UTCDateTime, nullable=False),  # its last sync
+)
+
+# The latest health report of each channel (a modem, a phone's SIM) of each gateway.
+gateway_channels = sa.Table(
+    "gateway_channels",
+    metadata,
+    sa.Column("gateway", sa.String(64), sa.ForeignKey("gateways.name", ondelete="CASCADE"), primary_key=True),
+    sa.Column("channel", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("healthy", sa.Boolean, nullable=False),
+    sa.Column("signal", sa.SmallInteger, nullable=True),  # 0-31, as AT+CSQ reports it
+    sa.Column("battery", sa.SmallInteger, nullable=True),  # percent; phones only
+    sa.Column("sent_today", sa.Integer, nullable=False),  # SMS parts
+    sa.Column("daily_cap", sa.Integer, nullable=True),  # SMS parts
+    sa.Column("queue", sa.Integer, nullable=False),  # messages waiting in the gateway for this channel
+    sa.Column("operator", sa.String(64), nullable=True),
+    sa.Column("detail", sa.String(255), nullable=True),  # the gateway's own words: last error, registration
+    sa.Column("last_seen_at", UTCDateTime, nullable=False),
+    _enum_check("kind", CHANNEL_KINDS, "kind"),
+)
+
+# The gateway and channel that last carried a contact (her last inbound, or her last delivered outbound):
+# her messages go back the same way while that gateway is healthy, so she keeps hearing from one number.
+contact_routes = sa.Table(
+    "contact_routes",
+    metadata,
+    sa.Column("contact_id", BigId, sa.ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("gateway", sa.String(64), nullable=False),
+    sa.Column("channel", sa.String(64), nullable=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+)
+
+# Queued messages past their expiry are failed at each sync; this finds them without reading the outbox.
+sa.Index("ix_messages_expiry", messages.c.status, messages.c.expires_at)

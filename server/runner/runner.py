@@ -1,0 +1,345 @@
+"""The runner's entry points: handle an inbound message, fire what is due, make pending webhook calls.
+
+Each works contact by contact: take the contact's lock, open one transaction, claim the cause (mark the
+message handled, consume the fire, settle the webhook request) so that a second attempt finds nothing to do,
+run the engine, apply its events, commit; then wake the gateways when messages were queued and make the webhook
+calls the step recorded. Anything that fails rolls the whole turn back and leaves its cause to be taken again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+import aiohttp
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from flows import engine
+from flows.env import Environment
+from server.clock import Clock
+from server.config import Config
+from server.db.schema import fires, messages, webhook_requests
+from server.runner.contact_state import load_contact
+from server.runner.effects import Turn, apply_step
+from server.runner.inbound import Inbound, new_id, route_inbound
+from server.runner.locks import ContactLocks, lock_contact_in_transaction
+from server.runner.sessions import consume_fire, read_session
+from server.runner.snapshot import Snapshot, SnapshotCache
+from server.runner.webhooks import call_webhook
+from server.wakeup import Wakeup
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+BATCH = 500  # inbound messages, fires or webhook calls taken per tick
+STALE_WEBHOOK = dt.timedelta(minutes=5)  # a call claimed this long ago by a process that died is made again
+_random = secrets.SystemRandom()
+
+
+class Runner:
+    def __init__(
+        self,
+        db: AsyncEngine,
+        config: Config,
+        clock: Clock,
+        *,
+        outbox_wake: Wakeup | None = None,
+        webhooks_in_background: bool = True,
+    ) -> None:
+        self.db = db
+        self.config = config
+        self.clock = clock
+        self.outbox_wake = outbox_wake
+        self.webhooks_in_background = webhooks_in_background
+        self.locks = ContactLocks()
+        self.snapshots = SnapshotCache(config.default_language)
+        self._client: aiohttp.ClientSession | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # --- turns ----------------------------------------------------------------------------------------------
+
+    async def _turn(
+        self, contact_id: int, work: Callable[[AsyncConnection], Awaitable[Turn | None]]
+    ) -> Turn | None:
+        """Run ``work`` for one contact under her lock in one transaction, then the post-commit effects."""
+        async with self.locks.hold(contact_id), self.db.begin() as conn:
+            await lock_contact_in_transaction(conn, contact_id)
+            turn = await work(conn)
+        if turn is not None:
+            self._after_commit(turn)
+        return turn
+
+    async def _open_turn(
+        self, conn: AsyncConnection, contact_id: int, now: dt.datetime, priority: str
+    ) -> Turn | None:
+        snapshot = await self.snapshots.get(conn)
+        loaded = await load_contact(conn, contact_id, snapshot.declared_groups)
+        if loaded is None:
+            return None
+        record, contact = loaded
+        return Turn(conn, now, record, contact, snapshot, self._environment(snapshot, now), priority)
+
+    def _environment(self, snapshot: Snapshot, now: dt.datetime) -> Environment:
+        return Environment(
+            now=now,
+            timezone=self.config.programme_timezone,
+            default_country=self.config.default_region,
+            default_language=snapshot.languages[0],
+            allowed_languages=snapshot.languages,
+            rand=_random.random,
+        )
+
+    def _after_commit(self, turn: Turn) -> None:
+        if turn.queued and self.outbox_wake is not None:
+            self.outbox_wake.notify()
+        if turn.webhooks and self.webhooks_in_background:
+            self.spawn(self.perform_webhooks())
+
+    def spawn(self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # --- inbound ---------------------------------------------------------------------------------------------
+
+    async def handle_inbound(self, message_id: int) -> str | None:
+        """Handle one received message; what it was handled as, or None when it was not this call's to handle
+        (already handled, not inbound, gone)."""
+        async with self.db.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(messages.c.contact_id).where(
+                        messages.c.id == message_id,
+                        messages.c.direction == "in",
+                        messages.c.handled_at.is_(None),
+                    )
+                )
+            ).first()
+        if row is None:
+            return None
+        outcome: list[str] = []
+
+        async def work(conn: AsyncConnection) -> Turn | None:
+            now = self.clock.now()
+            claimed = await conn.execute(
+                messages.update()
+                .where(messages.c.id == message_id, messages.c.handled_at.is_(None))
+                .values(handled_at=now, handled_as="ignored")
+                .returning(messages.c.uuid, messages.c.text, messages.c.created_at)
+            )
+            message = claimed.first()
+            if message is None:
+                return None
+            turn = await self._open_turn(conn, row.contact_id, now, "reply")
+            if turn is None:
+                return None
+            msg = engine.Msg(message.text, str(message.uuid), message.created_at)
+            handled_as = await route_inbound(
+                turn, Inbound(message_id, message.uuid, message.text, msg), self.config
+            )
+            await conn.execute(
+                messages.update().where(messages.c.id == message_id).values(handled_as=handled_as)
+            )
+            outcome.append(handled_as)
+            return turn
+
+        await self._turn(row.contact_id, work)
+        return outcome[0] if outcome else None
+
+    async def handle_pending_inbound(self, limit: int = BATCH) -> int:
+        """Handle received messages nobody has handled yet, oldest first (what the inbox wake-up and, after a
+        crash, the tick do). Returns how many this call handled."""
+        async with self.db.connect() as conn:
+            ids = list(
+                (
+                    await conn.execute(
+                        sa.select(messages.c.id)
+                        .where(messages.c.direction == "in", messages.c.handled_at.is_(None))
+                        .order_by(messages.c.id)
+                        .limit(limit)
+                    )
+                ).scalars()
+            )
+        handled = 0
+        for message_id in ids:
+            try:
+                handled += await self.handle_inbound(message_id) is not None
+            except Exception:
+                log.exception("inbound message %s could not be handled; it will be tried again", message_id)
+        return handled
+
+    # --- fires -----------------------------------------------------------------------------------------------
+
+    async def fire_due(self, limit: int = BATCH) -> int:
+        """Fire the wait timeouts and session expiries that are due. Returns how many fired."""
+        now = self.clock.now()
+        async with self.db.connect() as conn:
+            due = (
+                await conn.execute(
+                    sa.select(fires.c.contact_id, fires.c.kind, fires.c.session_uuid)
+                    .where(fires.c.due_at <= now)
+                    .order_by(fires.c.due_at)
+                    .limit(limit)
+                )
+            ).all()
+        fired = 0
+        for contact_id, kind, session_uuid in due:
+            try:
+                fired += await self.fire(contact_id, kind, session_uuid)
+            except Exception:
+                log.exception("a %s fire for contact %s failed; it will be tried again", kind, contact_id)
+        return fired
+
+    async def fire(self, contact_id: int, kind: str, session_uuid: str) -> bool:
+        """Consume one fire and resume its session with a timeout or an expiry; True when it resumed one."""
+        fired: list[bool] = []
+
+        async def work(conn: AsyncConnection) -> Turn | None:
+            now = self.clock.now()
+            if not await consume_fire(conn, contact_id, kind, session_uuid, now=now):
+                return None
+            stored = await read_session(conn, contact_id)
+            if stored is None or stored.uuid != session_uuid:
+                return None  # left from a session that has ended: consumed, nothing to do
+            fired.append(True)
+            turn = await self._open_turn(conn, contact_id, now, "bulk")
+            if turn is None:
+                return None
+            event = engine.TimedOut() if kind == "T" else engine.Expired()
+            step = engine.resume(
+                stored.data, turn.contact, event, env=turn.env, assets=turn.snapshot.assets, ids=new_id
+            )
+            await apply_step(turn, step)
+            return turn
+
+        await self._turn(contact_id, work)
+        return bool(fired)
+
+    # --- webhooks --------------------------------------------------------------------------------------------
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._client is None or self._client.closed:
+            self._client = aiohttp.ClientSession()
+        return self._client
+
+    async def perform_webhooks(self, limit: int = BATCH) -> int:
+        """Make the pending calls (and those a dead process claimed long ago), each resuming its session."""
+        now = self.clock.now()
+        async with self.db.connect() as conn:
+            ids = list(
+                (
+                    await conn.execute(
+                        sa.select(webhook_requests.c.id)
+                        .where(_claimable(now))
+                        .order_by(webhook_requests.c.id)
+                        .limit(limit)
+                    )
+                ).scalars()
+            )
+        done = 0
+        for request_id in ids:
+            try:
+                done += await self.perform_webhook(request_id)
+            except Exception:
+                log.exception("webhook request %s failed; it will be tried again", request_id)
+        return done
+
+    async def perform_webhook(self, request_id: int) -> bool:
+        request = await self._claim_webhook(request_id)
+        if request is None:
+            return False
+        response = await call_webhook(
+            self._http(),
+            request.method,
+            request.url,
+            request.headers,
+            request.body,
+            timeout_s=self.config.webhook_timeout_seconds,
+        )
+
+        async def work(conn: AsyncConnection) -> Turn | None:
+            now = self.clock.now()
+            settled = await conn.execute(
+                webhook_requests.update()
+                .where(webhook_requests.c.id == request_id, webhook_requests.c.status == "running")
+                .values(status="done", response_status=response.status, done_at=now)
+            )
+            if not settled.rowcount:
+                return None
+            stored = await read_session(conn, request.contact_id)
+            if stored is None or stored.uuid != request.session_uuid or stored.wait_kind != "webhook":
+                return None
+            turn = await self._open_turn(conn, request.contact_id, now, request.priority)
+            if turn is None:
+                return None
+            step = engine.resume(
+                stored.data, turn.contact, response, env=turn.env, assets=turn.snapshot.assets, ids=new_id
+            )
+            await apply_step(turn, step)
+            return turn
+
+        await self._turn(request.contact_id, work)
+        return True
+
+    async def _claim_webhook(self, request_id: int) -> Any:
+        now = self.clock.now()
+        async with self.db.begin() as conn:
+            claimed = await conn.execute(
+                webhook_requests.update()
+                .where(webhook_requests.c.id == request_id, _claimable(now))
+                .values(status="running", attempted_at=now)
+                .returning(
+                    webhook_requests.c.contact_id,
+                    webhook_requests.c.session_uuid,
+                    webhook_requests.c.method,
+                    webhook_requests.c.url,
+                    webhook_requests.c.headers,
+                    webhook_requests.c.body,
+                    webhook_requests.c.priority,
+                )
+            )
+            return claimed.first()
+
+    # --- the tick and shutting down -------------------------------------------------------------------------
+
+    async def tick(self) -> None:
+        """What the scheduler runs every few seconds: fires due, inbound left unhandled, webhook calls left over.
+        ``close`` waits for a tick in progress, so shutting down never cuts one off mid-way."""
+        current = asyncio.current_task()
+        if current is not None:
+            self._tasks.add(current)
+        try:
+            for step in (self.fire_due, self.handle_pending_inbound, self.perform_webhooks):
+                try:
+                    await step()
+                except Exception:
+                    log.exception("runner tick: %s failed", step.__name__)
+        finally:
+            if current is not None:
+                self._tasks.discard(current)
+
+    async def idle(self) -> None:
+        """Wait for the work started in the background (webhook calls) to finish."""
+        current = asyncio.current_task()
+        while pending := [task for task in self._tasks if task is not current]:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def close(self) -> None:
+        await self.idle()
+        if self._client is not None:
+            await self._client.close()
+
+
+def _claimable(now: dt.datetime) -> sa.ColumnElement[bool]:
+    return sa.or_(
+        webhook_requests.c.status == "pending",
+        sa.and_(
+            webhook_requests.c.status == "running", webhook_requests.c.attempted_at < now - STALE_WEBHOOK
+        ),
+    )
