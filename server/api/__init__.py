@@ -6,7 +6,7 @@ from aiohttp import web
 
 
 def setup_routes(app: web.Application) -> None:
-    from server.api import auth, contacts, messages, tokens
+    from server.api import auth, contacts, gateway, messages, tokens
 
-    for area in (auth, tokens, contacts, messages):
+    for area in (auth, tokens, contacts, messages, gateway):
         area.setup(app)

@@ -12,7 +12,7 @@ from server import messages
 from server.api.errors import ApiError, not_found, unprocessable
 from server.api.openapi import read_json
 from server.api.pagination import page_body, parse_page
-from server.appkeys import CLOCK, CONFIG, DB
+from server.appkeys import CLOCK, CONFIG, DB, OUTBOX_WAKE
 from server.auth.guard import require
 from server.contact_values import InvalidValue, parse_datetime
 from server.db.schema import MESSAGE_DIRECTIONS, MESSAGE_STATUSES
@@ -79,6 +79,7 @@ async def send(request: web.Request) -> web.Response:
             )
     except messages.Invalid as exc:
         raise _invalid(exc) from None
+    request.app[OUTBOX_WAKE].notify()  # a gateway waiting in a long poll takes them at once
     return web.json_response(
         {
             "queued": len(queued.messages),

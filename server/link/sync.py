@@ -1,0 +1,136 @@
+"""One sync: ingest what the gateway brought, then lease it what to send, waiting for work when there is
+none yet.
+
+Everything a request carries commits in one transaction with the first lease, so an acknowledgement is never
+sent for something not stored; a lost response is harmless because every part is idempotent (a replayed
+batch is acknowledged again and changes nothing, and unclaimed leases run out). The long poll holds no
+transaction while it waits: it sleeps on the outbox wake-up, and looks again every few seconds anyway,
+because some work appears without one (a lease running out, a zone's delivery window opening, a message
+queued by another process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from server.clock import Clock
+from server.link import health, inbound, leasing, statuses
+from server.link.protocol import Inbound, StatusReport, SyncRequest
+from server.link.sql import in_transaction
+from server.link.window import DeliveryWindow, open_zones
+from server.wakeup import Wakeup
+
+LEASE = dt.timedelta(seconds=300)
+RECHECK_S = 5.0
+
+
+@dataclass(frozen=True)
+class LinkContext:
+    """What a sync needs from the server around it."""
+
+    engine: AsyncEngine
+    clock: Clock
+    outbox: Wakeup
+    inbox: Wakeup
+    region: str
+    window: DeliveryWindow
+    programme_tz: str
+    lease: dt.timedelta = LEASE
+    recheck_s: float = RECHECK_S
+
+
+@dataclass
+class SyncResult:
+    acked_inbound: list[str] = field(default_factory=list)
+    acked_statuses: list[StatusReport] = field(default_factory=list)
+    rejected_inbound: list[tuple[Inbound, str]] = field(default_factory=list)
+    rejected_statuses: list[tuple[StatusReport, str]] = field(default_factory=list)
+    outbound: list[leasing.Leased] = field(default_factory=list)
+    lease_s: int = 0
+    server_time: dt.datetime | None = None
+
+
+async def _lease_round(
+    conn: AsyncConnection, ctx: LinkContext, gateway: str, request: SyncRequest, now: dt.datetime
+) -> list[leasing.Leased]:
+    await leasing.release_expired_leases(conn, now)
+    await leasing.fail_expired(conn, now)
+    if request.want == 0:
+        return []
+    others = await health.healthy_gateways(conn, now) - {gateway}
+    return await leasing.lease(
+        conn,
+        gateway,
+        want=request.want,
+        want_parts=request.want_parts,
+        now=now,
+        until=now + ctx.lease,
+        zones=open_zones(now, ctx.window, ctx.programme_tz),
+        programme_tz=ctx.programme_tz,
+        others=others,
+    )
+
+
+async def _first_round(
+    ctx: LinkContext, gateway: str, request: SyncRequest, result: SyncResult
+) -> tuple[int, list[leasing.Leased]]:
+    async def work(conn: AsyncConnection) -> tuple[int, list[leasing.Leased]]:
+        now = ctx.clock.now()
+        await health.record_gateway(conn, gateway, now)
+        await health.record_channels(conn, gateway, request.channels, now)
+        stored = await inbound.ingest(
+            conn, gateway, request.inbound, now=now, region=ctx.region, actor=f"token:{gateway}"
+        )
+        reports = await statuses.apply(conn, gateway, request.statuses, now=now, lease_until=now + ctx.lease)
+        outbound = await _lease_round(conn, ctx, gateway, request, now)
+        # Written only once the transaction is sure to be the one that commits (a retried one starts over).
+        result.acked_inbound, result.rejected_inbound = stored.acked, stored.rejected
+        result.acked_statuses, result.rejected_statuses = reports.acked, reports.rejected
+        return stored.stored, outbound
+
+    return await in_transaction(ctx.engine, work)
+
+
+async def _stop(task: asyncio.Task[bool]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def sync(
+    ctx: LinkContext, gateway: str, request: SyncRequest, *, gone: Callable[[], bool] = lambda: False
+) -> SyncResult:
+    """``gone`` says the gateway hung up; a long poll then stops before leasing anything it cannot deliver."""
+    result = SyncResult(lease_s=int(ctx.lease.total_seconds()))
+    deadline = time.monotonic() + request.wait_s
+    # Listening starts before each look at the outbox, so a message queued in between still wakes us.
+    waiter = asyncio.create_task(ctx.outbox.wait(min(request.wait_s, ctx.recheck_s)))
+    await asyncio.sleep(0)
+    try:
+        stored, outbound = await _first_round(ctx, gateway, request, result)
+        if stored:
+            ctx.inbox.notify()
+        while not outbound and request.want > 0:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            await waiter
+            if gone() or time.monotonic() >= deadline:
+                break
+            waiter = asyncio.create_task(ctx.outbox.wait(min(deadline - time.monotonic(), ctx.recheck_s)))
+            await asyncio.sleep(0)
+            outbound = await in_transaction(
+                ctx.engine, lambda conn: _lease_round(conn, ctx, gateway, request, ctx.clock.now())
+            )
+    finally:
+        await _stop(waiter)
+    result.outbound = outbound
+    result.server_time = ctx.clock.now()
+    return result
