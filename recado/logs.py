@@ -86,4 +86,7 @@ def setup_logging(*, json_lines: bool = False, level: str = "INFO", stream: Any 
     root.setLevel(level.upper())
     # aiohttp's access log would print every gateway poll; keep it for debugging only.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # At DEBUG these log every SQL statement with its values: message texts and contact ids are health data.
+    for chatty in ("aiosqlite", "sqlalchemy.engine", "asyncpg"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     return handler
