@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import sqlalchemy as sa
 from aiohttp import web
 
-from server import metrics
+from server import dispatch, metrics
 from server.api import openapi
 from server.api.errors import error_middleware, error_response
 from server.appkeys import CLOCK, CONFIG, DB, INBOX_WAKE, KEYRING, OUTBOX_WAKE
@@ -58,6 +58,7 @@ def create_app(config: Config, *, clock: Clock | None = None) -> web.Application
     app[OUTBOX_WAKE] = Wakeup()
     app[INBOX_WAKE] = Wakeup()
     app.cleanup_ctx.append(_database_ctx(config))  # type: ignore[arg-type]
+    dispatch.setup(app)  # texts staff about alerts and delivers event webhooks, after the runner's commits
     runner_service.setup(app)  # after the database, which it uses
 
     app.router.add_get("/healthz", healthz)

@@ -12,6 +12,7 @@ from typing import Any
 import click
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from server.campaigns import schedule
 from server.cli import config_option, data_dir_option, make_config, with_database
 from server.contacts_import import TARGETS_HELP, ImportRefused, ImportReport, import_contacts, parse_mappings
 
@@ -80,18 +81,21 @@ def import_command(
             bar.update(done - bar.pos)
 
         async def work(engine: AsyncEngine) -> ImportReport:
+            now = dt.datetime.now(dt.UTC)
             with file.open("rb") as source:
-                return await import_contacts(
+                report = await import_contacts(
                     engine,
                     source,
                     mappings=targets,
                     encoding=encoding,
                     tz=config.tz,
                     region=config.default_region,
-                    now=dt.datetime.now(dt.UTC),
+                    now=now,
                     actor="cli",
                     progress=progress,
                 )
+            await schedule.imported(engine, now=now, timezone=config.programme_timezone)
+            return report
 
         try:
             report = with_database(config, work)

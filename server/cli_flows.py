@@ -32,7 +32,9 @@ def load_command(programme_dir: Path, data_dir: Path | None, config_file: Path |
 
     async def work(engine: AsyncEngine) -> LoadReport:
         async with engine.begin() as conn:
-            return await store_programme(conn, programme, now=dt.datetime.now(dt.UTC), actor="cli")
+            return await store_programme(
+                conn, programme, now=dt.datetime.now(dt.UTC), actor="cli", timezone=config.programme_timezone
+            )
 
     try:
         report = with_database(config, work)

@@ -66,6 +66,23 @@ class Config:
     # Local hours (the contact's timezone, else the programme's) in which bulk messages may go out;
     # replies and alerts go at any hour. HH:MM-HH:MM, from the start up to the end; 00:00-24:00 is always.
     delivery_window: str = "08:00-20:00"
+    # Campaign events missed while the server was down are still sent when they are at most this many hours
+    # late; older ones are recorded as skipped. 0 sends only what is on time.
+    campaign_catch_up_hours: int = 6
+    # Alerts: who is texted when a flow raises one, by the contact's clinic (her `clinica` field):
+    # "Clínica A=+52...,+52...; Clínica B=+52...; *=+52...", where "*" lists who hears of alerts from any other
+    # clinic (or none). Clinic names match ignoring capitals, accents and extra spaces.
+    alert_staff: str = ""
+    # Flows (by name, comma-separated) whose answers are anonymous: kept only as counted clinic ratings (clinic,
+    # question, answer, week), never as results of the contact who gave them.
+    anonymous_flows: str = "Califica tu clínica"
+    # Outgoing event webhooks: receivers' URLs (comma-separated) get message, result and alert events, signed
+    # with HMAC-SHA256 under the secret. A failed delivery is tried again, waiting twice as long after each
+    # failure, up to the number of attempts; then it is kept as a dead letter.
+    event_webhook_urls: str = ""
+    event_webhook_secret: str = ""
+    event_webhook_attempts: int = 8
+    event_webhook_backoff_seconds: int = 30
 
     @property
     def sqlite_path(self) -> Path:
@@ -106,16 +123,41 @@ class Config:
             raise ConfigError(f"runner_tick_seconds: {self.runner_tick_seconds} must be at least 1")
         if self.webhook_timeout_seconds < 1:
             raise ConfigError(f"webhook_timeout_seconds: {self.webhook_timeout_seconds} must be at least 1")
+        if self.campaign_catch_up_hours < 0:
+            raise ConfigError(f"campaign_catch_up_hours: {self.campaign_catch_up_hours} must not be negative")
         try:
             parse_window(self.delivery_window)
         except InvalidWindow as exc:
             raise ConfigError(f"delivery_window: {self.delivery_window!r}: {exc}") from exc
+        _check_event_settings(self)
         if self.opt_out_words & self.opt_in_words:
             raise ConfigError("opt_out_keywords and opt_in_keywords share a word")
         url = self.effective_database_url
         if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://", "postgresql://")):
             raise ConfigError("database_url: use sqlite+aiosqlite:///PATH or postgresql+asyncpg://...")
         return self
+
+
+def _check_event_settings(config: Config) -> None:
+    """The alert, anonymity and event-webhook settings, checked by the modules that read them."""
+    # Imported here: those modules import the storage layer, which has no business loading with the settings.
+    from server.alerts import InvalidStaff, parse_staff
+    from server.webhooks_out import InvalidEndpoints, parse_endpoints
+
+    try:
+        parse_staff(config.alert_staff, region=config.default_region)
+    except InvalidStaff as exc:
+        raise ConfigError(f"alert_staff: {exc}") from exc
+    try:
+        parse_endpoints(config.event_webhook_urls, config.event_webhook_secret)
+    except InvalidEndpoints as exc:
+        raise ConfigError(f"event_webhook_urls: {exc}") from exc
+    if not 1 <= config.event_webhook_attempts <= 20:
+        raise ConfigError(f"event_webhook_attempts: {config.event_webhook_attempts} must be from 1 to 20")
+    if config.event_webhook_backoff_seconds < 1:
+        raise ConfigError(
+            f"event_webhook_backoff_seconds: {config.event_webhook_backoff_seconds} must be at least 1"
+        )
 
 
 def _keywords(text: str) -> frozenset[str]:

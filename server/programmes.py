@@ -264,10 +264,11 @@ async def _retyped_fields_in_use(conn: AsyncConnection, loaded: Programme) -> li
 
 
 async def store_programme(
-    conn: AsyncConnection, loaded: Programme, *, now: dt.datetime, actor: str
+    conn: AsyncConnection, loaded: Programme, *, now: dt.datetime, actor: str, timezone: str | None = None
 ) -> LoadReport:
     """Store ``loaded`` (already validated) in place of the current programme, inside the caller's
-    transaction. ProgrammeRefused, with every reason, when the server cannot take it."""
+    transaction. ProgrammeRefused, with every reason, when the server cannot take it. ``timezone`` is the
+    programme's (the configured default when None): campaigns added or changed are scheduled in it."""
     problems = storage_problems(loaded) + await _retyped_fields_in_use(conn, loaded)
     if problems:
         raise ProgrammeRefused(problems)
@@ -276,6 +277,15 @@ async def store_programme(
     field_changes = await _store_fields(conn, loaded.fields, now=now)
     group_changes = await _store_groups(conn, loaded.groups, now=now)
     campaign_changes = await _store_campaigns(conn, loaded.campaigns, now=now)
+    from server.campaigns.schedule import DEFAULT_TIMEZONE, campaigns_loaded
+
+    touched_campaigns = {*campaign_changes.added, *campaign_changes.changed}
+    await campaigns_loaded(
+        conn,
+        [c for c in loaded.campaigns if c.name in touched_campaigns],
+        now=now,
+        timezone=timezone or DEFAULT_TIMEZONE,
+    )
     trigger_changes = _compare(
         [describe_trigger(t) for t in before.programme.triggers],
         [describe_trigger(t) for t in loaded.triggers],

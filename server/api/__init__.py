@@ -6,7 +6,7 @@ from aiohttp import web
 
 
 def setup_routes(app: web.Application) -> None:
-    from server.api import auth, contacts, gateway, messages, tokens
+    from server.api import alerts, auth, contacts, gateway, messages, results, tokens, webhooks
 
-    for area in (auth, tokens, contacts, messages, gateway):
+    for area in (auth, tokens, contacts, messages, gateway, alerts, results, webhooks):
         area.setup(app)

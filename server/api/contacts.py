@@ -23,6 +23,7 @@ from server.api.openapi import read_json
 from server.api.pagination import page_body, parse_page
 from server.appkeys import CLOCK, CONFIG, DB
 from server.auth.guard import require
+from server.campaigns import schedule
 from server.contact_values import (
     FIELD_LABEL_MAX,
     GROUP_NAME_MAX,
@@ -34,6 +35,7 @@ from server.contact_values import (
     parse_value,
 )
 from server.contacts_import import ImportRefused, import_contacts, parse_mappings
+from server.db.schema import contacts as contacts_table
 
 READ = "contacts:read"
 WRITE = "contacts:write"
@@ -203,6 +205,18 @@ async def list_contacts(request: web.Request) -> web.Response:
     return web.json_response(page_body([contact_json(c) for c in found], [c.id for c in found], page))
 
 
+async def _reschedule(request: web.Request, conn: AsyncConnection, contact_ids: list[int]) -> None:
+    """Campaign schedules follow a contact's dates, groups and status, in the transaction that changed them."""
+    await schedule.contacts_changed(
+        conn, contact_ids, now=request.app[CLOCK].now(), timezone=request.app[CONFIG].programme_timezone
+    )
+
+
+async def _ids_of(conn: AsyncConnection, contact_uuids: list[uuid.UUID]) -> list[int]:
+    rows = await conn.execute(sa.select(contacts_table.c.id).where(contacts_table.c.uuid.in_(contact_uuids)))
+    return [row[0] for row in rows]
+
+
 async def create_contact(request: web.Request) -> web.Response:
     await require(request, scope=WRITE)
     payload = await read_json(request, "ContactCreate")
@@ -211,6 +225,7 @@ async def create_contact(request: web.Request) -> web.Response:
         known = await contacts.load_fields(conn)
         changes = contacts.read_changes(payload, known, tz=config.tz, region=config.default_region)
         contact = await contacts.create_contact(conn, changes, now=request.app[CLOCK].now())
+        await _reschedule(request, conn, [contact.id])
     location = f"/api/v1/contacts/{contact.uuid}"
     return web.json_response(contact_json(contact), status=201, headers={"Location": location})
 
@@ -234,6 +249,7 @@ async def update_contact(request: web.Request) -> web.Response:
         contact = await contacts.update_contact(
             conn, contact_uuid, changes, now=request.app[CLOCK].now(), actor=principal.name
         )
+        await _reschedule(request, conn, [contact.id])
     return web.json_response(contact_json(contact))
 
 
@@ -286,6 +302,9 @@ async def import_csv(request: web.Request) -> web.Response:
                 now=request.app[CLOCK].now(),
                 actor=principal.name,
             )
+        await schedule.imported(
+            request.app[DB], now=request.app[CLOCK].now(), timezone=config.programme_timezone
+        )
     except ImportRefused as exc:
         raise ApiError(422, "import_refused", str(exc)) from exc
     return web.json_response(report.as_dict(max_errors=MAX_REPORTED_ERRORS))
@@ -431,6 +450,7 @@ async def add_members(request: web.Request) -> web.Response:
     group_uuid, contact_uuids = await _membership_change(request)
     async with _transaction(request) as conn:
         added = await contacts.add_members(conn, group_uuid, contact_uuids, now=request.app[CLOCK].now())
+        await _reschedule(request, conn, await _ids_of(conn, contact_uuids))
         group = await contacts.get_group(conn, group_uuid)
     return web.json_response({"added": added, "group": group_json(group)})
 
@@ -439,6 +459,7 @@ async def remove_members(request: web.Request) -> web.Response:
     group_uuid, contact_uuids = await _membership_change(request)
     async with _transaction(request) as conn:
         removed = await contacts.remove_members(conn, group_uuid, contact_uuids)
+        await _reschedule(request, conn, await _ids_of(conn, contact_uuids))
         group = await contacts.get_group(conn, group_uuid)
     return web.json_response({"removed": removed, "group": group_json(group)})
 

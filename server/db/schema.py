@@ -387,3 +387,141 @@ contact_routes = sa.Table(
 
 # Queued messages past their expiry are failed at each sync; this finds them without reading the outbox.
 sa.Index("ix_messages_expiry", messages.c.status, messages.c.expires_at)
+
+
+# --- campaigns: each contact's next due campaign event, and what each fire did (0004) -------------------------
+# One row per contact per campaign, however many events the campaign has (DESIGN decision 5): the next event
+# due and when. Firing it records the outcome and moves the row on to the event after, in one transaction.
+# The row is stored in its primary key's order (SQLite WITHOUT ROWID), so the million rows of a large
+# programme cost no second copy of the key.
+
+CAMPAIGN_OUTCOMES = ("fired", "skipped", "busy", "inactive", "unsendable", "no_flow")
+
+campaign_fires = sa.Table(
+    "campaign_fires",
+    metadata,
+    sa.Column("contact_id", BigId, sa.ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("campaign_id", BigId, sa.ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("event_uuid", sa.String(36), nullable=False),
+    sa.Column("due_at", UTCDateTime, nullable=False),
+    sqlite_with_rowid=False,
+)
+sa.Index("ix_campaign_fires_due", campaign_fires.c.campaign_id, campaign_fires.c.due_at)
+
+# What became of each fire: sent (a message queued or a flow started) or why not. Campaign and event are kept
+# by uuid, so the history outlives a campaign removed from the programme; a deleted contact takes hers along.
+campaign_log = sa.Table(
+    "campaign_log",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("contact_id", BigId, sa.ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("campaign_uuid", sa.String(36), nullable=False),
+    sa.Column("event_uuid", sa.String(36), nullable=False),
+    sa.Column("outcome", sa.String(10), nullable=False),
+    sa.Column("due_at", UTCDateTime, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    _enum_check("outcome", CAMPAIGN_OUTCOMES, "outcome"),
+)
+sa.Index("ix_campaign_log_contact", campaign_log.c.contact_id, campaign_log.c.id)
+
+
+# --- alerts, clinic ratings, outgoing event webhooks (0005) ---------------------------------------------------
+# An alert records the inbound message that raised it and the clinic it belongs to (the contact's ``clinica``
+# field when it was raised), who acknowledged and resolved it, and when its clinic's staff were texted: the
+# texts are queued by the dispatcher after the runner's commit, so ``notified_at`` is NULL until then.
+
+alerts.append_column(
+    sa.Column("message_id", BigId, sa.ForeignKey("messages.id", ondelete="SET NULL"), nullable=True)
+)
+alerts.append_column(sa.Column("clinic", sa.Text, nullable=True))
+alerts.append_column(sa.Column("clinic_key", sa.String(128), nullable=True))  # lower-case, no accents
+alerts.append_column(sa.Column("notified_at", UTCDateTime, nullable=True))
+alerts.append_column(sa.Column("staff_texted", sa.SmallInteger, nullable=True))
+alerts.append_column(sa.Column("acknowledged_at", UTCDateTime, nullable=True))
+alerts.append_column(sa.Column("acknowledged_by", sa.String(80), nullable=True))
+alerts.append_column(sa.Column("resolved_at", UTCDateTime, nullable=True))
+alerts.append_column(sa.Column("resolved_by", sa.String(80), nullable=True))
+alerts.append_column(sa.Column("resolution", sa.Text, nullable=True))
+sa.Index("ix_alerts_clinic", alerts.c.clinic_key, alerts.c.id)
+sa.Index(
+    "ix_alerts_unnotified",
+    alerts.c.id,
+    sqlite_where=sa.text("notified_at IS NULL"),
+    postgresql_where=sa.text("notified_at IS NULL"),
+)
+
+# Flows whose answers are anonymous (the ``anonymous_flows`` setting, written at every server start): their
+# results are kept only as clinic ratings.
+anonymous_flows = sa.Table(
+    "anonymous_flows",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+)
+
+# Anonymous answers, counted: one row per week, clinic, question and answer, with how many times it was given. No
+# contact, run, message or exact time, and no insertion order either: the key is the row's only order
+# (SQLite WITHOUT ROWID), so a row cannot be matched to the moment an answer came in.
+clinic_ratings = sa.Table(
+    "clinic_ratings",
+    metadata,
+    sa.Column("week", sa.String(8), primary_key=True),  # ISO week, "2027-W09"
+    sa.Column("clinic", sa.String(128), primary_key=True),
+    sa.Column("question", sa.String(64), primary_key=True),  # the result key
+    sa.Column("answer_digest", sa.String(64), primary_key=True),  # sha256 of the answer: a short key
+    sa.Column("answer", sa.Text, nullable=False),
+    sa.Column("times", sa.Integer, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# Events for the configured receivers: written in the transaction that caused them, fanned out to one
+# delivery per receiver by the dispatcher. Message events are read from ``message_events`` instead, after
+# ``webhook_cursors``' position for them.
+webhook_events = sa.Table(
+    "webhook_events",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("uuid", sa.Uuid, nullable=False, unique=True),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("event_uuid", sa.Uuid, nullable=False),
+    sa.Column("event_type", sa.String(32), nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),  # the exact bytes signed and sent, as UTF-8
+    sa.Column("attempts", sa.SmallInteger, nullable=False),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),  # also the lease of an attempt in flight
+    sa.Column("last_status", sa.Integer, nullable=True),  # HTTP status; NULL when no answer came
+    sa.Column("last_error", sa.String(255), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("event_uuid", "url", name="uq_webhook_deliveries_event_uuid_url"),
+)
+sa.Index("ix_webhook_deliveries_due", webhook_deliveries.c.next_attempt_at)
+
+# Deliveries that failed their last try, for an admin to look at and replay by hand.
+webhook_dead_letters = sa.Table(
+    "webhook_dead_letters",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("event_uuid", sa.Uuid, nullable=False),
+    sa.Column("event_type", sa.String(32), nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("attempts", sa.SmallInteger, nullable=False),
+    sa.Column("last_status", sa.Integer, nullable=True),
+    sa.Column("last_error", sa.String(255), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("failed_at", UTCDateTime, nullable=False),
+)
+
+webhook_cursors = sa.Table(
+    "webhook_cursors",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("last_id", BigId, nullable=False),
+)

@@ -40,6 +40,7 @@ from flows.events import (
 from flows.model import GroupRef
 from server import contacts as repository
 from server import messages
+from server.campaigns import schedule as campaign_schedule
 from server.contact_values import InvalidValue, TypedValue, check_status, parse_value
 from server.db.schema import groups
 from server.runner.contact_state import ContactRecord
@@ -214,6 +215,17 @@ async def _write_contact_changes(turn: Turn) -> None:
         )
         turn.record = ContactRecord(turn.record.id, turn.record.uuid, updated.status)
     await _write_group_changes(turn)
+    # Her campaign rows follow what was just written, in the same transaction.
+    await campaign_schedule.contact_changed(
+        turn.conn,
+        turn.record.id,
+        turn.snapshot.campaigns,
+        now=turn.now,
+        timezone=turn.env.timezone,
+        fields=turn.values,
+        groups=[*turn.joined, *turn.left],
+        everything="status" in turn.attributes or "timezone" in turn.attributes,
+    )
     turn.attributes, turn.values, turn.joined, turn.left = {}, {}, {}, {}
 
 

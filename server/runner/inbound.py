@@ -24,6 +24,7 @@ from flows.events import Ignored
 from flows.model import Flow, Trigger
 from flows.session import SessionError
 from server import contacts as repository
+from server.campaigns.schedule import contact_changed
 from server.config import Config
 from server.db.schema import messages
 from server.runner import effects
@@ -96,6 +97,10 @@ async def _set_status(turn: Turn, status: str, actor: str) -> None:
     """Through the contacts repository, which audits the change (from, to, who)."""
     changes = repository.ContactChanges(attributes={"status": status})
     await repository.update_contact(turn.conn, turn.record.uuid, changes, now=turn.now, actor=actor)
+    campaigns = turn.snapshot.campaigns  # stopped: out of every campaign; active again: enrolled from now
+    await contact_changed(
+        turn.conn, turn.record.id, campaigns, now=turn.now, timezone=turn.env.timezone, everything=True
+    )
     turn.record = ContactRecord(turn.record.id, turn.record.uuid, status)
     turn.status = status
     turn.contact = turn.contact.replace(status=status)

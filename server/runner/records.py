@@ -10,59 +10,25 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flows.events import AlertRaised, RunResultChanged, WebhookCalled
-from server.db.schema import alerts, inbox, results, webhook_requests
-
-RESULT_COLUMNS = ("flow_uuid", "name", "value", "category", "input", "node_uuid", "at")
+from server import alerts, results
+from server.db.schema import inbox, webhook_requests
 
 
 async def record_result(
     conn: AsyncConnection, contact_id: int, event: RunResultChanged, *, now: dt.datetime
 ) -> None:
-    """Keep a run's latest value for each result (an answer given again replaces the earlier one)."""
-    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(results)
-    stmt = insert.values(
-        run_uuid=event.run_uuid,
-        flow_uuid=event.flow_uuid,
-        contact_id=contact_id,
-        key=event.key,
-        name=event.name,
-        value=event.value,
-        category=event.category,
-        input=event.input,
-        node_uuid=event.node_uuid,
-        at=now,
-    )
-    await conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[results.c.run_uuid, results.c.key],
-            set_={name: stmt.excluded[name] for name in RESULT_COLUMNS},
-        )
-    )
+    """Keep a run's latest value for each result (an anonymous flow's are counted without her instead)."""
+    await results.record_result(conn, contact_id, event, now=now)
 
 
 async def record_alert(
     conn: AsyncConnection, contact_id: int, event: AlertRaised, *, now: dt.datetime
 ) -> uuid.UUID:
-    """An open alert for health staff; returns its uuid."""
-    alert_uuid = uuid.uuid4()
-    await conn.execute(
-        alerts.insert().values(
-            uuid=alert_uuid,
-            contact_id=contact_id,
-            flow_uuid=event.flow_uuid,
-            node_uuid=event.node_uuid,
-            reason=event.reason,
-            input=event.input,
-            status="open",
-            raised_at=now,
-            updated_at=now,
-        )
-    )
-    return alert_uuid
+    """An open alert for health staff; returns its uuid. Its staff texts follow the commit."""
+    return await alerts.record_alert(conn, contact_id, event, now=now)
 
 
 async def record_webhook_request(

@@ -60,6 +60,10 @@ class Runner:
         self.snapshots = SnapshotCache(config.default_language)
         self._client: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Imported here: the campaigns' firing uses the runner's modules, and may be imported first.
+        from server.campaigns.firing import CampaignFirer
+
+        self.campaigns = CampaignFirer(self)
 
     # --- turns ----------------------------------------------------------------------------------------------
 
@@ -83,6 +87,20 @@ class Runner:
             return None
         record, contact = loaded
         return Turn(conn, now, record, contact, snapshot, self._environment(snapshot, now), priority)
+
+    async def in_turn(
+        self, contact_id: int, priority: str, work: Callable[[Turn], Awaitable[None]]
+    ) -> Turn | None:
+        """Run ``work`` in the contact's turn (her lock, one transaction, then the post-commit effects): how
+        other schedulers (campaigns) act on a contact. None, and ``work`` not run, when she is gone."""
+
+        async def run(conn: AsyncConnection) -> Turn | None:
+            turn = await self._open_turn(conn, contact_id, self.clock.now(), priority)
+            if turn is not None:
+                await work(turn)
+            return turn
+
+        return await self._turn(contact_id, run)
 
     def _environment(self, snapshot: Snapshot, now: dt.datetime) -> Environment:
         return Environment(
@@ -309,13 +327,19 @@ class Runner:
     # --- the tick and shutting down -------------------------------------------------------------------------
 
     async def tick(self) -> None:
-        """What the scheduler runs every few seconds: fires due, inbound left unhandled, webhook calls left over.
+        """What the scheduler runs every few seconds: fires due (waits, expiries, campaign events), inbound left
+        unhandled, webhook calls left over.
         ``close`` waits for a tick in progress, so shutting down never cuts one off mid-way."""
         current = asyncio.current_task()
         if current is not None:
             self._tasks.add(current)
         try:
-            for step in (self.fire_due, self.handle_pending_inbound, self.perform_webhooks):
+            for step in (
+                self.fire_due,
+                self.campaigns.fire_due,
+                self.handle_pending_inbound,
+                self.perform_webhooks,
+            ):
                 try:
                     await step()
                 except Exception:

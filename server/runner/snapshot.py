@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flows.contact import Assets
-from flows.model import Flow, FlowRef, Trigger
+from flows.model import Campaign, Flow, FlowRef, Trigger
 from server.programmes import StoredProgramme, read_programme, read_revision
 
 
@@ -22,6 +22,7 @@ class Snapshot:
     group_names: Mapping[str, str]  # that uuid → name
     keyword_triggers: tuple[Trigger, ...]
     catch_all_triggers: tuple[Trigger, ...]
+    campaigns: tuple[Campaign, ...] = ()  # for keeping contacts' campaign rows up to date, and firing them
 
     def flow(self, ref: FlowRef) -> Flow | None:
         return self.assets.flow(ref.uuid, ref.name)
@@ -40,6 +41,7 @@ def build_snapshot(stored: StoredProgramme, default_language: str) -> Snapshot:
         group_names={group.uuid: group.name for group in programme.groups},
         keyword_triggers=tuple(t for t in programme.triggers if t.kind == "keyword"),
         catch_all_triggers=tuple(t for t in programme.triggers if t.kind == "catch_all"),
+        campaigns=programme.campaigns,
     )
 
 

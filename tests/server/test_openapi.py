@@ -49,7 +49,7 @@ from server.db.schema import tokens as tokens_table
 from tests.conftest import START, TokenFactory, auth
 from tests.server.messages.seeding import seed_contacts
 
-AREAS = re.compile(r"^/api/v1/(contacts|fields|groups|messages)(/|$)")
+AREAS = re.compile(r"^/api/v1/(contacts|fields|groups|messages|alerts|results|webhooks)(/|$)")
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 CHECKS = [
     not_a_server_error,

@@ -1,0 +1,190 @@
+"""Campaigns on SQLite: enrolling a large programme in a 700-event campaign, then turning due fires into
+queued messages.
+
+1. ``CONTACTS`` pregnant women (due dates spread over 40 weeks, all in the campaign's group) are written
+   straight into the tables, as an import would leave them.
+2. A programme load adds the campaign: 700 daily messages at 09:00, from 280 days before the due date to 420
+   after. The load schedules every member in its transaction (``server.campaigns.schedule``): this is the
+   enrolment measured, against 2 minutes for a million contacts, and the database size after it, against 1.5 GB.
+3. The clock moves to the next 09:00, when every contact's next event is due at once, and the campaign tick's
+   batches fire ``FIRES`` of them (each a queued message, its ``queued`` event, a log row and the row moved on
+   to the next day): fires per second, against 20,000.
+
+Usage: ``python -m bench.bench_campaigns [--contacts N] [--fires N]``. A million contacts need about 2 GB of
+free disk in the temporary directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import random
+import sqlite3
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from bench.common import write_result
+from flows.model import Campaign, CampaignEvent, FieldDef, GroupRef, Programme
+from server.campaigns.firing import BATCH
+from server.clock import FixedClock
+from server.config import Config
+from server.db import migrate
+from server.db.engine import create_engine
+from server.programmes import store_programme
+from server.runner import Runner
+
+CONTACTS = 1_000_000
+FIRES = 200_000
+EVENTS = 700
+TARGET_FIRES_PER_SECOND = 20_000
+TARGET_ENROL_SECONDS_PER_MILLION = 120
+TARGET_DB_BYTES_PER_MILLION = 1.5e9
+TZ = "America/Mexico_City"
+NOW = dt.datetime(2027, 3, 1, 18, 0, tzinfo=dt.UTC)  # 12:00 in Mexico City
+NEXT_NINE = dt.datetime(2027, 3, 2, 15, 0, tzinfo=dt.UTC)  # the next 09:00 there
+GROUP = GroupRef(str(uuid.uuid5(uuid.NAMESPACE_URL, "bench:embarazadas")), "Embarazadas")
+FIELD = FieldDef("fecha_parto", "Fecha probable de parto", "date")
+
+
+def programme(with_campaign: bool) -> Programme:
+    events = tuple(
+        CampaignEvent(
+            str(uuid.uuid5(uuid.NAMESPACE_URL, f"bench:event:{day}")),
+            FIELD.key,
+            day,
+            "days",
+            9,
+            message={"spa": f"Día {day} de tu embarazo: un consejo para hoy."},
+            start_mode="passive",
+        )
+        for day in range(-280, EVENTS - 280)
+    )
+    campaign = Campaign(str(uuid.uuid5(uuid.NAMESPACE_URL, "bench:campaign")), "Embarazo", GROUP, events)
+    return Programme(
+        name="Bench",
+        flows=(),
+        fields=(FIELD,),
+        groups=(GROUP,),
+        campaigns=(campaign,) if with_campaign else (),
+    )
+
+
+def fill_contacts(path: Path, count: int) -> None:
+    """Contacts, their due dates and memberships, in the stored formats (setup, not measured)."""
+    rng = random.Random(11)
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=OFF")
+    field_id = db.execute("SELECT id FROM fields WHERE key = ?", (FIELD.key,)).fetchone()[0]
+    group_id = db.execute("SELECT id FROM groups WHERE name = ?", (GROUP.name,)).fetchone()[0]
+    stamp = NOW.strftime("%Y-%m-%d %H:%M:%S.%f")
+    first_due = NOW.date()
+    chunk = 100_000
+    for start in range(0, count, chunk):
+        ids = range(start + 1, min(count, start + chunk) + 1)
+        db.executemany(
+            "INSERT INTO contacts (id, uuid, phone, status, created_at, updated_at) VALUES (?, ?, ?, 'active', ?, ?)",
+            ((i, uuid.UUID(int=rng.getrandbits(128)).hex, f"+52155{i:08d}", stamp, stamp) for i in ids),
+        )
+        dues = [(first_due + dt.timedelta(days=rng.randrange(280))).isoformat() for _ in ids]
+        db.executemany(
+            "INSERT INTO contact_fields (contact_id, field_id, text_value, date_value) VALUES (?, ?, ?, ?)",
+            ((i, field_id, due, due) for i, due in zip(ids, dues, strict=True)),
+        )
+        db.executemany(
+            "INSERT INTO group_members (group_id, contact_id, added_at) VALUES (?, ?, ?)",
+            ((group_id, i, stamp) for i in ids),
+        )
+        db.commit()
+    db.close()
+
+
+def database_bytes(path: Path) -> int:
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+
+
+async def run(contacts: int, fires: int, workdir: Path) -> None:
+    path = workdir / "recado.sqlite3"
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    await migrate.upgrade(engine)
+    async with engine.begin() as conn:
+        await store_programme(conn, programme(False), now=NOW, actor="bench", timezone=TZ)
+    await engine.dispose()
+
+    started = time.perf_counter()
+    fill_contacts(path, contacts)
+    setup_s = time.perf_counter() - started
+
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    started = time.perf_counter()
+    async with engine.begin() as conn:
+        report = await store_programme(conn, programme(True), now=NOW, actor="bench", timezone=TZ)
+    enrol_s = time.perf_counter() - started
+    assert report.campaigns.added == ("Embarazo",)
+    size = database_bytes(path)
+
+    clock = FixedClock(NEXT_NINE)
+    config = Config(data_dir=workdir, programme_timezone=TZ).validate()
+    runner = Runner(engine, config, clock)
+    consumed = 0
+    started = time.perf_counter()
+    while consumed < fires:
+        done, _more = await runner.campaigns.fire_batch(min(BATCH, fires - consumed))
+        if not done:
+            break
+        consumed += done
+    fire_s = time.perf_counter() - started
+    await runner.close()
+    async with engine.connect() as conn:
+        from sqlalchemy import text
+
+        queued = (
+            await conn.execute(text("SELECT count(*) FROM messages WHERE status = 'queued'"))
+        ).scalar_one()
+    await engine.dispose()
+    assert queued == consumed, (queued, consumed)
+
+    scale = 1_000_000 / contacts
+    write_result(
+        "campaigns",
+        {
+            "contacts": contacts,
+            "events": EVENTS,
+            "setup_s": round(setup_s, 1),
+            "enrol_s": round(enrol_s, 2),
+            "enrol_contacts_per_s": round(contacts / enrol_s),
+            "enrol_s_per_million": round(enrol_s * scale, 1),
+            "database_bytes_after_enrolment": size,
+            "database_bytes_per_million": round(size * scale),
+            "fires": consumed,
+            "fire_s": round(fire_s, 2),
+            "fires_per_s": round(consumed / fire_s),
+            "batch": BATCH,
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+        },
+        {
+            "fires_per_s": f">= {TARGET_FIRES_PER_SECOND}",
+            "enrol_s_per_million": f"<= {TARGET_ENROL_SECONDS_PER_MILLION}",
+            "database_bytes_per_million": f"<= {TARGET_DB_BYTES_PER_MILLION:.0f}",
+        },
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--contacts", type=int, default=CONTACTS)
+    parser.add_argument("--fires", type=int, default=FIRES)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="recado-bench-campaigns-") as workdir:
+        asyncio.run(run(args.contacts, min(args.fires, args.contacts), Path(workdir)))
+
+
+if __name__ == "__main__":
+    main()
