@@ -12,6 +12,7 @@ from flows.errors import FlowFileError, sort_problems
 from flows.model import Programme
 from flows.validate import validate_programme
 from server.cli import config_option, data_dir_option, make_config, with_database
+from server.config import Config
 from server.programmes import Changes, LoadReport, ProgrammeRefused, store_programme
 
 SHOWN_PROBLEMS = 50
@@ -28,7 +29,12 @@ def load_command(programme_dir: Path, data_dir: Path | None, config_file: Path |
     updates the programme in place and lists what changed. Conversations waiting at a step the new flows no
     longer have are ended."""
     config = make_config(data_dir, config_file)
-    programme = read_programme_dir(programme_dir)
+    for line in describe(load_into(config, read_programme_dir(programme_dir))):
+        click.echo(line)
+
+
+def load_into(config: Config, programme: Programme) -> LoadReport:
+    """Store ``programme`` in the server's database; ClickException when the server refuses it."""
 
     async def work(engine: AsyncEngine) -> LoadReport:
         async with engine.begin() as conn:
@@ -37,11 +43,9 @@ def load_command(programme_dir: Path, data_dir: Path | None, config_file: Path |
             )
 
     try:
-        report = with_database(config, work)
+        return with_database(config, work)
     except ProgrammeRefused as exc:
         raise click.ClickException(refusal(exc.problems)) from None
-    for line in describe(report):
-        click.echo(line)
 
 
 def read_programme_dir(path: Path) -> Programme:

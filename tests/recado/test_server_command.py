@@ -112,3 +112,25 @@ def test_logs_go_to_stderr_in_the_chosen_form(tmp_path: Path, flag: str | None) 
         assert all(json.loads(line)["level"] in {"debug", "info"} for line in lines)
     else:
         assert not any(line.startswith("{") for line in lines)
+
+
+def test_demo_loads_the_sample_programme_and_serves(tmp_path: Path) -> None:
+    """What `make run` runs: a fresh data directory, the sample programme loaded, the server answering."""
+    data_dir = tmp_path / "demo"
+    port = _free_port()
+    proc = subprocess.Popen(
+        [*RECADO, "demo", "--data-dir", str(data_dir), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+    try:
+        assert _wait_for_health(f"http://127.0.0.1:{port}/healthz", proc, deadline_s=60) == {"status": "ok"}
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "admin user: admin, password (shown once):" in out
+    assert "sample programme: flows: added" in out
+    assert "Registro" in out
