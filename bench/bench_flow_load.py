@@ -1,19 +1,22 @@
 """Loading and validating a programme of 700 flows, as the server does at start and `recado flows check` does.
 
-Target (DESIGN.md): under 1 s for 700 flows. Wall time is reported with the process's CPU time, which a busy
-machine inflates less. Each generated flow is what content authors write: 10-20 named
-nodes, Spanish and English side by side, questions with `says` routes, timeouts and reminders, number and date
-questions, field and group actions, and a campaign event per flow in programme.yaml.
+Target (DESIGN.md): under 1 s for 700 flows. Wall time and the process's CPU time are both reported, each the
+best of RUNS loads: a busy machine inflates CPU time far less than wall time. Each generated flow is what
+content authors write: 10-20 named nodes, Spanish and English side by side, questions with `says` routes,
+timeouts and reminders, number and date questions, field and group actions, and a campaign event per flow in
+programme.yaml.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import tempfile
 import time
 from pathlib import Path
 
 from bench.common import write_result
+from flows.model import Programme
 from flows.programme import load_programme
 
 FLOWS = 700
@@ -154,18 +157,26 @@ def write_programme_folder(folder: Path, flows: int = FLOWS, seed: int = 7) -> i
     return size
 
 
+def _timed_loads(folder: Path) -> tuple[list[float], list[float], Programme]:
+    """Wall and CPU seconds of each of RUNS loads. The previous load is dropped first, so that every run starts
+    from the same heap, as the server's one load at start does."""
+    wall, cpu = [], []
+    programme: Programme | None = None
+    for _ in range(RUNS):
+        programme = None
+        began, began_cpu = time.perf_counter(), time.process_time()
+        programme = load_programme(folder)
+        wall.append(time.perf_counter() - began)
+        cpu.append(time.process_time() - began_cpu)
+    assert programme is not None
+    return wall, cpu, programme
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as workdir:
         folder = Path(workdir) / "prospera"
         size = write_programme_folder(folder)
-        times, cpu = [], []
-        programme = None
-        for _ in range(RUNS):
-            began, began_cpu = time.perf_counter(), time.process_time()
-            programme = load_programme(folder)
-            times.append(time.perf_counter() - began)
-            cpu.append(time.process_time() - began_cpu)
-        assert programme is not None
+        wall, cpu, programme = _timed_loads(folder)
         nodes = sum(len(flow.nodes) for flow in programme.flows)
         if len(programme.flows) != FLOWS:
             raise RuntimeError(f"expected {FLOWS} flows, loaded {len(programme.flows)}")
@@ -175,12 +186,17 @@ def main() -> None:
             "flows": FLOWS,
             "nodes": nodes,
             "yaml_mb": round(size / 1e6, 2),
-            "first_load_seconds": round(times[0], 3),
-            "best_load_seconds": round(min(times), 3),
+            "runs": RUNS,
+            "first_load_seconds": round(wall[0], 3),
+            "best_load_seconds": round(min(wall), 3),
+            "first_cpu_seconds": round(cpu[0], 3),
             "best_cpu_seconds": round(min(cpu), 3),
-            "flows_per_second": round(FLOWS / min(times)),
+            "flows_per_second": round(FLOWS / min(wall)),
+            "flows_per_cpu_second": round(FLOWS / min(cpu)),
+            # Other work on the machine stretches wall time far more than CPU time: this says how busy it was.
+            "load_average_1m": round(os.getloadavg()[0], 2),
         },
-        {"best_load_seconds": f"< {TARGET_SECONDS}"},
+        {"best_load_seconds": f"< {TARGET_SECONDS}", "best_cpu_seconds": f"< {TARGET_SECONDS}"},
     )
 
 

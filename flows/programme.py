@@ -55,6 +55,7 @@ from flows.native import (
     space_out,
     to_yaml,
 )
+from flows.native.collector import collector_paused
 from flows.validate import Finding, cross_check_programme
 
 PROGRAMME_FILE: Final = "programme.yaml"
@@ -156,6 +157,13 @@ def load_programme(path: Path) -> Programme:
 
 
 def read_programme(path: Path) -> LoadedProgramme:
+    """Every file of the programme in folder ``path``, read as far as it goes, with all their problems. The
+    collector's search for reference cycles waits until all are read (flows.native.collector says why)."""
+    with collector_paused():
+        return _read_programme(path)
+
+
+def _read_programme(path: Path) -> LoadedProgramme:
     folder = path.parent if path.name == PROGRAMME_FILE and path.is_file() else path
     main = folder / PROGRAMME_FILE
     if not folder.is_dir():

@@ -430,6 +430,16 @@ _TESTS: dict[str, _Test] = {
 KNOWN_TESTS: frozenset[str] = frozenset(_TESTS)
 
 
+def case_arity(name: str) -> tuple[int, int | None] | None:
+    """How many values a case of the router test ``name`` takes besides the operand, as (least, most), most
+    None when there is no limit; None when ``name`` is not a router test. Validation checks a flow's cases
+    against this, so that what it accepts is exactly what ``run_test`` can run."""
+    test = _TESTS.get(name)
+    if test is None:
+        return None
+    return test.min_args - 1, None if test.max_args is None else test.max_args - 1
+
+
 def test_function(name: str) -> Callable[[Environment, Sequence[object]], Outcome]:
     """The test ``name`` as a function of already evaluated arguments (for the expression language)."""
     test = _TESTS[name]

@@ -11,6 +11,7 @@ probably did not mean (a node nothing leads to) but that runs.
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -45,10 +46,7 @@ from flows.model import (
     StartMode,
     UnsupportedAction,
 )
-
-# The arity table lives with the tests themselves; reading it keeps these checks from drifting from them.
-from flows.routertests import _TESTS as _TEST_ARITY
-from flows.routertests import KNOWN_TESTS
+from flows.routertests import KNOWN_TESTS, case_arity
 
 # goflow's limits (reference/rapidpro.md §3.1); going over them is a mistake, not a crash.
 MAX_QUICK_REPLIES = 10
@@ -91,9 +89,12 @@ def describe_node(node: Node) -> str:
 
 
 def arity(test: str) -> tuple[int, int | None]:
-    """How many values (besides the operand) the router test takes: (least, most or None for no limit)."""
-    spec = _TEST_ARITY[test]
-    return spec.min_args - 1, None if spec.max_args is None else spec.max_args - 1
+    """How many values (besides the operand) the router test takes: (least, most or None for no limit). The
+    counts come from the tests themselves, so these checks cannot drift from what the engine runs."""
+    counts = case_arity(test)
+    if counts is None:
+        raise KeyError(test)
+    return counts
 
 
 def arity_text(test: str) -> str:
@@ -109,11 +110,17 @@ def template_errors(template: str) -> list[str]:
     """Syntax errors in the expressions of a template, each naming the expression as written."""
     if "@" not in template:
         return []
-    return [
+    return list(_expression_errors(template))
+
+
+@functools.lru_cache(maxsize=4096)
+def _expression_errors(template: str) -> tuple[str, ...]:
+    """Cached by text: a programme repeats the same templates (``@contact.first_name``...) in every flow."""
+    return tuple(
         f"{segment.source} has a syntax error: {segment.tree}"
         for segment in parse_template(template)
         if isinstance(segment, Expression) and isinstance(segment.tree, ParseError)
-    ]
+    )
 
 
 # --- one flow ---------------------------------------------------------------------------------------------
@@ -154,7 +161,7 @@ class _FlowChecks:
         yield from self.localization_checks()
 
     def identities(self) -> Iterator[Finding]:
-        seen: dict[str, str] = {}
+        seen: dict[str, Node] = {}  # uuid → the node where it is first used
         names: set[str] = set()
         if not _UUID.fullmatch(self.flow.uuid):
             yield self.finding(f"the flow's uuid '{self.flow.uuid}' is not a uuid")
@@ -167,19 +174,31 @@ class _FlowChecks:
                 elif node.name in names:
                     yield self.finding(f"there are two nodes called '{node.name}'", node)
                 names.add(node.name)
-            for uuid, what in _uuids_of(node):
-                if not _UUID.fullmatch(uuid):
+            # Every item of every flow passes here, so what an item is gets described only for a finding.
+            whats: list[str] | None = None
+            for index, uuid in enumerate(_item_uuids(node)):
+                owner = seen.get(uuid)
+                valid = _UUID.fullmatch(uuid) is not None
+                if owner is None and valid:
+                    seen[uuid] = node
+                    continue
+                if whats is None:
+                    whats = [what for _, what in _uuids_of(node)]
+                what = whats[index]
+                if not valid:
                     yield self.finding(
                         f"{describe_node(node)}: '{uuid}', the uuid of {what}, is not a uuid", node, uuid
                     )
-                if uuid in seen:
+                if owner is not None:
+                    first = next(what for item, what in _uuids_of(owner) if item == uuid)
                     yield self.finding(
-                        f"{describe_node(node)}: the uuid {uuid} of {what} is already used by {seen[uuid]}",
+                        f"{describe_node(node)}: the uuid {uuid} of {what} is already used by {first} of"
+                        f" {describe_node(owner)}",
                         node,
                         uuid,
                     )
                 else:
-                    seen[uuid] = f"{what} of {describe_node(node)}"
+                    seen[uuid] = node
 
     def node_checks(self, node: Node) -> Iterator[Finding]:
         where = describe_node(node)
@@ -349,6 +368,16 @@ class _FlowChecks:
                                     node,
                                     uuid,
                                 )
+
+
+def _item_uuids(node: Node) -> list[str]:
+    """The uuids of a node and its items, in the order of ``_uuids_of``."""
+    uuids = [node.uuid, *[action.uuid for action in node.actions]]
+    if node.router is not None:
+        uuids += [case.uuid for case in node.router.cases]
+        uuids += [category.uuid for category in node.router.categories]
+    uuids += [exit_.uuid for exit_ in node.exits]
+    return uuids
 
 
 def _uuids_of(node: Node) -> Iterator[tuple[str, str]]:

@@ -431,3 +431,20 @@ def test_errors_name_the_test() -> None:
 def test_known_tests() -> None:
     assert {case[0] for case in GOFLOW_CASES} == KNOWN_TESTS
     assert "has_state" not in KNOWN_TESTS
+
+
+@pytest.mark.parametrize(
+    ("name", "arity"),
+    [
+        ("has_text", (0, 0)),
+        ("has_any_word", (1, 1)),
+        ("has_number_between", (2, 2)),
+        ("has_phone", (0, 1)),
+        ("has_category", (1, None)),
+        ("has_dance", None),
+    ],
+)
+def test_case_arity_counts_the_values_after_the_operand(name: str, arity: object) -> None:
+    from flows.routertests import case_arity
+
+    assert case_arity(name) == arity
