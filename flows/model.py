@@ -30,13 +30,13 @@ TriggerMatch = Literal["first_word", "only_word"]
 Localization = Mapping[str, Mapping[str, Mapping[str, tuple[str, ...]]]]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FlowRef:
     uuid: str
     name: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GroupRef:
     uuid: str
     name: str
@@ -46,7 +46,7 @@ class GroupRef:
 # Template fields (text, value, name, ...) hold expression-language templates, evaluated when the action runs.
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SendMsg:
     uuid: str
     text: str
@@ -54,7 +54,7 @@ class SendMsg:
     type: Literal["send_msg"] = "send_msg"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SetContactField:
     uuid: str
     field_key: str
@@ -63,35 +63,35 @@ class SetContactField:
     type: Literal["set_contact_field"] = "set_contact_field"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SetContactName:
     uuid: str
     name: str
     type: Literal["set_contact_name"] = "set_contact_name"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SetContactLanguage:
     uuid: str
     language: str
     type: Literal["set_contact_language"] = "set_contact_language"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SetContactStatus:
     uuid: str
     status: ContactStatus
     type: Literal["set_contact_status"] = "set_contact_status"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SetContactTimezone:
     uuid: str
     timezone: str
     type: Literal["set_contact_timezone"] = "set_contact_timezone"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SetRunResult:
     uuid: str
     name: str
@@ -100,14 +100,14 @@ class SetRunResult:
     type: Literal["set_run_result"] = "set_run_result"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AddContactGroups:
     uuid: str
     groups: tuple[GroupRef, ...]
     type: Literal["add_contact_groups"] = "add_contact_groups"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RemoveContactGroups:
     uuid: str
     groups: tuple[GroupRef, ...] = ()
@@ -115,7 +115,7 @@ class RemoveContactGroups:
     type: Literal["remove_contact_groups"] = "remove_contact_groups"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EnterFlow:
     uuid: str
     flow: FlowRef
@@ -123,7 +123,7 @@ class EnterFlow:
     type: Literal["enter_flow"] = "enter_flow"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RaiseAlert:
     """recado's own action: an alert for health staff (the alert flow raises it after a confirmation)."""
 
@@ -132,7 +132,7 @@ class RaiseAlert:
     type: Literal["raise_alert"] = "raise_alert"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CallWebhook:
     """The engine makes no call: it emits a ``webhook_called`` event and the server performs it."""
 
@@ -145,14 +145,14 @@ class CallWebhook:
     type: Literal["call_webhook"] = "call_webhook"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AddInputLabels:
     uuid: str
     labels: tuple[str, ...]
     type: Literal["add_input_labels"] = "add_input_labels"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class UnsupportedAction:
     """An imported action recado cannot run. Kept, so it is reported at import and at run time, never lost."""
 
@@ -182,14 +182,14 @@ Action = (
 # --- routers ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Category:
     uuid: str
     name: str
     exit_uuid: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Case:
     uuid: str
     test: str  # a router test name: has_any_word, has_number_between, ...
@@ -197,20 +197,20 @@ class Case:
     category_uuid: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Timeout:
     seconds: int
     category_uuid: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Wait:
     """Wait for the contact's next message before routing."""
 
     timeout: Timeout | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Router:
     kind: Literal["switch", "random"]
     categories: tuple[Category, ...]
@@ -221,13 +221,13 @@ class Router:
     wait: Wait | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Exit:
     uuid: str
     destination_uuid: str | None = None  # None ends the run
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Node:
     uuid: str
     actions: tuple[Action, ...] = ()
@@ -236,7 +236,7 @@ class Node:
     name: str | None = None  # native flows name their nodes; imported ones may not
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Flow:
     uuid: str
     name: str
@@ -254,14 +254,14 @@ class Flow:
 # --- programme-level content -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FieldDef:
     key: str
     name: str
     value_type: FieldType = "text"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Trigger:
     """A keyword (or catch-all) that starts a flow for an incoming message."""
 
@@ -273,7 +273,7 @@ class Trigger:
     exclude_groups: tuple[GroupRef, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CampaignEvent:
     uuid: str
     relative_to: str  # a date or datetime field key
@@ -286,7 +286,7 @@ class CampaignEvent:
     base_language: str = "spa"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Campaign:
     uuid: str
     name: str
@@ -294,7 +294,7 @@ class Campaign:
     events: tuple[CampaignEvent, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Programme:
     """A programme folder: its flows plus what the programme file declares."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from decimal import Decimal
@@ -142,7 +143,7 @@ YES_NO = kit.flow(
 def test_reply_matching_follows_the_flow_accent_setting(
     accent_insensitive: bool, reply: str, expected: str
 ) -> None:
-    flow = model.Flow(**{**YES_NO.__dict__, "accent_insensitive": accent_insensitive})
+    flow = dataclasses.replace(YES_NO, accent_insensitive=accent_insensitive)
     step = resume(start(flow), engine.Msg(reply), flow)
     assert step.messages[0] == expected
 
@@ -158,9 +159,9 @@ def test_an_unmatched_reply_asks_again_and_counts_visits() -> None:
 
 
 def test_messages_are_localised_to_the_contact_language() -> None:
-    flow = model.Flow(
+    flow = dataclasses.replace(
+        YES_NO,
         **{
-            **YES_NO.__dict__,
             "localization": {
                 "eng": {
                     "send-q": {"text": ("Yes or no?",)},
@@ -173,9 +174,9 @@ def test_messages_are_localised_to_the_contact_language() -> None:
     )
     q = flow.nodes[0]
     assert isinstance(q.actions[0], model.SendMsg)
-    flow = model.Flow(
+    flow = dataclasses.replace(
+        flow,
         **{
-            **flow.__dict__,
             "nodes": (
                 model.Node(q.uuid, (model.SendMsg("send-q", "¿Sí o no?"),), q.router, q.exits),
                 *flow.nodes[1:],
