@@ -2,10 +2,14 @@
 
 The file as a whole is checked before anything is written: it must decode in the given encoding, and every
 column must map onto a contact attribute, a field, a group, or be ignored on purpose. Then each row is
-checked on its own; good rows are written in batches of a few thousand, one transaction each, and a bad row
+checked on its own; good rows are written in batches of ten thousand, one transaction each, and a bad row
 is reported with its row number, column and reason without stopping or half-writing any other. Rows are
 matched to contacts by phone, so importing a file again updates those contacts instead of duplicating them;
 an empty cell leaves what the contact has.
+
+Reading and checking is Python work and writing is database work, so they overlap: a worker thread reads
+and prepares the next batch while the current one is written (on SQLite, in statements that run without
+the interpreter lock; see ``contacts.write_batch``).
 """
 
 from __future__ import annotations
@@ -14,19 +18,22 @@ import asyncio
 import codecs
 import csv
 import datetime as dt
+import functools
 import io
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flows.phones import InvalidPhoneNumber, normalise_phone
 from server import audit, contacts
 from server.contact_values import (
     FIELD_LABEL_MAX,
     GROUP_NAME_MAX,
+    VALUE_MAX,
     InvalidValue,
     TypedValue,
     check_field_key,
@@ -35,7 +42,9 @@ from server.contact_values import (
     parse_value,
 )
 
-BATCH_ROWS = 5000
+# Bigger batches commit (and checkpoint the WAL) less often; smaller ones hold SQLite's write lock for less
+# time (about a third of a second at this size) and start writing sooner.
+BATCH_ROWS = 10_000
 SCAN_CHUNK_BYTES = 1 << 20
 DEFAULT_ENCODING = "utf-8-sig"  # plain UTF-8, with or without the byte-order mark Excel writes
 TARGETS_HELP = "phone, name, language, timezone, group, field:KEY, field:KEY:TYPE or ignore"
@@ -187,9 +196,11 @@ def _count_lines(source: BinaryIO, encoding: str) -> int:
 @dataclass(frozen=True)
 class _Column:
     index: int
-    name: str
-    target: Target
-    field: contacts.Field | None = None
+    name: str  # as the header says, for the error report
+    kind: str  # Target.kind
+    subject: str  # what an error message calls the value: the attribute or the field key
+    read: Callable[[str], Any]  # the checked value; InvalidValue or InvalidPhoneNumber
+    field_id: int | None = None
 
 
 @dataclass
@@ -199,6 +210,7 @@ class _Batch:
     read: int  # data rows read, good or bad
     lines: int  # the reader's position in the file
     done: bool
+    prepared: contacts.ContactBatch | None = None
 
 
 class _Reader:
@@ -317,36 +329,92 @@ class _Layout:
     nameless: frozenset[int]  # columns without a name, which must stay empty
 
 
-def _check_row(
-    row: int, cells: list[str], layout: _Layout, tz: dt.tzinfo, region: str
-) -> contacts.ImportedContact | list[RowError]:
+# Values a memoised column remembers; past this, new values are checked every time they occur.
+MEMO_ENTRIES = 10_000
+
+
+def _memoised(read: Callable[[str], Any]) -> Callable[[str], Any]:
+    """A group, language or due date column repeats a few hundred values down the whole register: check
+    each once. A refused value is remembered by its reason and raised afresh, so no traceback is shared."""
+    seen: dict[str, Any] = {}
+
+    def memo(raw: str) -> Any:
+        found = seen.get(raw, seen)
+        if found is seen:
+            try:
+                found = read(raw)
+            except InvalidValue as exc:
+                found = _Refused(exc.reason)
+            if len(seen) < MEMO_ENTRIES and len(raw) <= VALUE_MAX:
+                seen[raw] = found
+        if isinstance(found, _Refused):
+            raise InvalidValue(found.reason)
+        return found
+
+    return memo
+
+
+@dataclass(frozen=True)
+class _Refused:
+    reason: str
+
+
+def _layout(
+    header: list[str],
+    planned: list[tuple[int, str, Target]],
+    known: Mapping[str, contacts.Field],
+    tz: dt.tzinfo,
+    region: str,
+) -> _Layout:
+    """How to read each planned column. Phones and names are mostly unique, so only the others are
+    memoised."""
+    columns: list[_Column] = []
+    for index, name, target in planned:
+        kind = target.kind
+        if target.key is not None:
+            known_field = known[target.key]
+            read = _memoised(functools.partial(parse_value, known_field.value_type, tz=tz))
+            columns.append(_Column(index, name, kind, target.key, read, known_field.id))
+        elif kind == "phone":
+            columns.append(
+                _Column(index, name, kind, kind, functools.partial(normalise_phone, region=region))
+            )
+        elif kind == "group":
+            read = _memoised(functools.partial(clean_text, max_length=GROUP_NAME_MAX))
+            columns.append(_Column(index, name, kind, kind, read))
+        else:
+            read = functools.partial(contacts.check_attribute, kind, region=region)
+            columns.append(_Column(index, name, kind, kind, read if kind == "name" else _memoised(read)))
+    named = {i for i, name in enumerate(header) if name}
+    return _Layout(columns, len(header), frozenset(range(len(header))) - named)
+
+
+def _check_row(row: int, cells: list[str], layout: _Layout) -> contacts.ImportedContact | list[RowError]:
     errors: list[RowError] = []
     stray = len(cells) > layout.width or layout.nameless
     if stray and any(c.strip() for i, c in enumerate(cells) if i >= layout.width or i in layout.nameless):
         errors.append(RowError(row, None, "has a value in a column without a name in the header"))
-    phone: str | None = None
     attributes: dict[str, str | None] = {}
     values: dict[int, TypedValue] = {}
     groups: set[str] = set()
     for column in layout.columns:
         raw = cells[column.index] if column.index < len(cells) else ""
-        kind = column.target.kind
         if not raw or raw.isspace():
-            if kind == "phone":
+            if column.kind == "phone":
                 errors.append(RowError(row, column.name, "phone is missing"))
             continue
         try:
-            if kind == "phone":
-                phone = normalise_phone(raw, region)
-            elif column.field is not None:
-                values[column.field.id] = parse_value(column.field.value_type, raw, tz)
-            elif kind == "group":
-                groups.add(clean_text(raw, max_length=GROUP_NAME_MAX))
-            else:
-                attributes[kind] = contacts.check_attribute(kind, raw, region=region)
+            value = column.read(raw)
         except (InvalidValue, InvalidPhoneNumber) as exc:
-            subject = column.field.key if column.field is not None else kind
-            errors.append(RowError(row, column.name, f"{subject} {exc.reason}"))
+            errors.append(RowError(row, column.name, f"{column.subject} {exc.reason}"))
+            continue
+        if column.field_id is not None:
+            values[column.field_id] = value
+        elif column.kind == "group":
+            groups.add(value)
+        else:
+            attributes[column.kind] = value
+    phone = attributes.get("phone")
     if errors or phone is None:
         return errors or [RowError(row, None, "phone is missing")]
     return contacts.ImportedContact(
@@ -360,9 +428,13 @@ def _check_row(
 
 
 def _read_batch(
-    records: Iterator[list[str] | RowError], reader: _Reader, layout: _Layout, tz: dt.tzinfo, region: str
+    records: Iterator[list[str] | RowError],
+    reader: _Reader,
+    layout: _Layout,
+    dialect: Dialect,
+    now: dt.datetime,
 ) -> _Batch:
-    """Up to BATCH_ROWS checked rows (CPU work, run off the event loop)."""
+    """Up to BATCH_ROWS checked rows, prepared for writing (CPU work, run off the event loop)."""
     batch = _Batch(rows=[], errors=[], read=0, lines=0, done=True)
     for record in records:
         if isinstance(record, RowError):
@@ -370,7 +442,7 @@ def _read_batch(
             batch.read += 1
         elif any(cell.strip() for cell in record):  # blank lines and rows of empty cells are skipped
             batch.read += 1
-            checked = _check_row(reader.row, record, layout, tz, region)
+            checked = _check_row(reader.row, record, layout)
             if isinstance(checked, list):
                 batch.errors.extend(checked)
             else:
@@ -379,15 +451,8 @@ def _read_batch(
             batch.done = False
             break
     batch.lines = reader.lines
+    batch.prepared = contacts.prepare_batch(batch.rows, dialect, now=now)
     return batch
-
-
-async def _write_batch(
-    conn: AsyncConnection, rows: list[contacts.ImportedContact], now: dt.datetime
-) -> tuple[int, int]:
-    """Upsert the rows; returns (created, updated), counting a phone repeated within the file as an update."""
-    created = len(await contacts.upsert_contacts(conn, rows, now=now))
-    return created, len(rows) - created
 
 
 async def import_contacts(
@@ -417,32 +482,26 @@ async def import_contacts(
             for key, (label, value_type) in to_create.items():
                 await contacts.create_field(conn, key, label, value_type, now=now)
             known = await contacts.load_fields(conn) if to_create else known
-        columns = [
-            _Column(index, name, target, known[target.key] if target.key else None)
-            for index, name, target in planned
-        ]
-        named = {i for i, name in enumerate(header) if name}
-        layout = _Layout(columns, len(header), frozenset(range(len(header))) - named)
+        layout = _layout(header, planned, known, tz, region)
         report = ImportReport()
         records = iter(reader)
+        read_next = functools.partial(_read_batch, records, reader, layout, db.dialect, now)
+        reading = asyncio.ensure_future(asyncio.to_thread(read_next))
         while True:
-            # Checking rows is CPU work: off the event loop, but not alongside the writes, because a Python
-            # thread holding the GIL would stall the SQLite thread, which gives it up on every row.
-            reading = asyncio.ensure_future(
-                asyncio.to_thread(_read_batch, records, reader, layout, tz, region)
-            )
             batch = await reading
+            # The next batch is read while this one is written: one thread each, one core each.
+            reading = None if batch.done else asyncio.ensure_future(asyncio.to_thread(read_next))
             report.rows += batch.read
             report.failed += batch.read - len(batch.rows)
             report.errors.extend(batch.errors)
-            if batch.rows:
+            if batch.prepared is not None and batch.prepared.rows:
                 async with db.begin() as conn:
-                    created, updated = await _write_batch(conn, batch.rows, now)
+                    created = len(await contacts.write_batch(conn, batch.prepared, now=now))
                 report.created += created
-                report.updated += updated
+                report.updated += len(batch.rows) - created  # a phone repeated in the file is an update
             if progress is not None:
                 progress(batch.lines, total_lines)
-            if batch.done:
+            if reading is None:
                 break
     finally:
         if reading is not None and not reading.done():
