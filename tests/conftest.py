@@ -168,7 +168,9 @@ TokenFactory = Callable[..., Awaitable[str]]
 def make_token(client: TestClient, config: Config, clock: FixedClock) -> TokenFactory:
     """Create a long-lived token the way `recado token create` does, and return the JWT."""
 
-    async def factory(role: str = "api", scopes: list[str] | None = None, name: str = "test") -> str:
+    async def factory(
+        role: str = "api", scopes: list[str] | None = None, name: str = "test", days: int = 30
+    ) -> str:
         granted = scopes_for(role, scopes)
         token, claims = jwt_tokens.issue(
             client.app[KEYRING],
@@ -177,7 +179,7 @@ def make_token(client: TestClient, config: Config, clock: FixedClock) -> TokenFa
             scopes=granted,
             kind="long",
             now=clock.now(),
-            ttl=dt.timedelta(days=30),
+            ttl=dt.timedelta(days=days),
             issuer=config.token_issuer,
             audience=config.token_audience,
         )
