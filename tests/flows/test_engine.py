@@ -170,7 +170,7 @@ def test_messages_are_localised_to_the_contact_language() -> None:
                     "y": {"text": ("You said yes",)},
                 }
             },
-        }
+        },
     )
     q = flow.nodes[0]
     assert isinstance(q.actions[0], model.SendMsg)
@@ -181,7 +181,7 @@ def test_messages_are_localised_to_the_contact_language() -> None:
                 model.Node(q.uuid, (model.SendMsg("send-q", "¿Sí o no?"),), q.router, q.exits),
                 *flow.nodes[1:],
             ),
-        }
+        },
     )
     english = kit.contact(language="eng")
     step = start(flow, contact=english)
