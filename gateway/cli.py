@@ -6,6 +6,9 @@ import click
 
 
 def register(group: click.Group) -> None:
-    from gateway import cli_sim
+    from gateway import cli_gateway, cli_modem, cli_phone, cli_sim
 
     group.add_command(cli_sim.sim_group)
+    group.add_command(cli_modem.modem_group)
+    group.add_command(cli_gateway.gateway_command)
+    group.add_command(cli_phone.phone_group)

@@ -19,7 +19,9 @@ class Wakeup:
     async def wait(self, seconds: float) -> bool:
         """Wait up to ``seconds``; True if woken, False if the time ran out."""
         event = self._event
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that coincides with the event.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await event.wait()
             return True
         return False

@@ -1,0 +1,396 @@
+"""``recado phone``: pair the site's Android phones with the gateway, and see how they are doing.
+
+``recado phone pair --app smsgate-local --host ADDR`` talks to the phone before saving anything: ``/health``
+(is the app's local server on?), ``/device`` with the login shown in the app (right password? which phone,
+which SIM cards?). The phone is saved under the id it reports, so pairing the same phone twice is refused,
+and pairing a phone that moved to another address updates the address. The command prints the
+``[[channels]]`` entries for ``gateway.toml``: one per SIM, each naming the phone, so the password stays in
+the phone book (``phones.json``, mode 0600) and not in the configuration.
+
+For apps that call the gateway (EnvayaSMS, SMSSync) there is nothing to ask: pairing makes a secret and
+prints what to type into the app, with the URL also as a QR code (any QR reader on the phone can copy it).
+
+Android lets an app send 30 SMS parts per check period. ``--raised-limit`` records that the technician
+raised it with adb (docs/technicians.md); the printed channel entries carry the limit either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import io
+import json
+import secrets
+import sqlite3
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import aiohttp
+import click
+import segno
+
+from gateway.android_bridge import phones as phone_book
+from gateway.android_bridge.phones import Phone, PhoneBookError, Sim
+
+
+class PairingError(click.ClickException):
+    pass
+
+
+@click.group("phone")
+def phone_group() -> None:
+    """Android phones as SMS channels: pair them, list them."""
+
+
+def _book_option(function: Any) -> Any:
+    return click.option(
+        "--phones",
+        "book",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="The phone book (default: phones.json in the gateway's data directory).",
+    )(function)
+
+
+async def probe_smsgate(url: str, user: str, password: str, timeout_s: float = 10.0) -> dict[str, Any]:
+    """Ask an SMSGate phone who it is; raise PairingError with what the technician should check."""
+    credentials = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    timeout = aiohttp.ClientTimeout(total=timeout_s)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        try:
+            async with session.get(url + "/health") as response:
+                health = await response.json(content_type=None)
+            async with session.get(
+                url + "/device", headers={"Authorization": f"Basic {credentials}"}
+            ) as response:
+                status = response.status
+                devices = await response.json(content_type=None) if status == 200 else None
+        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+            raise PairingError(
+                f"no SMSGate answer at {url} ({type(error).__name__}): is the phone on this network, the app open "
+                "and 'Local server' switched on? The address and port are shown in the app."
+            ) from error
+    if status == 401:
+        raise PairingError(
+            "the phone refused the user or password: copy them from the app's Local server screen"
+        )
+    if status != 200 or not isinstance(devices, list) or not devices or not isinstance(devices[0], dict):
+        raise PairingError(f"the phone answered GET /device with HTTP {status}")
+    device = devices[0]
+    if not isinstance(device.get("id"), str) or not device["id"]:
+        raise PairingError("the phone did not say its device id")
+    return {"health": health if isinstance(health, dict) else {}, "device": device}
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _channel_entries(phone: Phone) -> str:
+    lines = []
+    sims = phone.sims or [Sim(1)]
+    for sim in sims:
+        name = (phone.name or phone.key)[:40].replace(" ", "-")
+        lines += [
+            "[[channels]]",
+            f'id = "{name}-sim{sim.sim_number}"',
+            'kind = "smsgate"',
+            f"phone = {json.dumps(phone.key)}",
+            f"sim = {sim.sim_number}",
+            f"window_max = {phone.sms_limit}",
+            f"window_s = {phone.check_period_s}",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+@phone_group.command("pair")
+@click.option(
+    "--app",
+    type=click.Choice(list(phone_book.APPS)),
+    required=True,
+    help="The app on the phone.",
+)
+@click.option(
+    "--host", default=None, help="SMSGate local: the phone's address (shown in the app), e.g. 192.168.1.50."
+)
+@click.option("--port", default=8080, show_default=True, help="SMSGate local: the app's port.")
+@click.option("--user", default="sms", show_default=True, help="SMSGate local: the user shown in the app.")
+@click.option("--password", default=None, help="SMSGate local: the password shown in the app.")
+@click.option("--name", default=None, help="A name for the phone (required for apps that call the gateway).")
+@click.option(
+    "--url",
+    "public_url",
+    default=None,
+    help="EnvayaSMS/SMSSync: the URL the phone calls, e.g. http://192.168.1.2:8090.",
+)
+@click.option(
+    "--raised-limit",
+    type=click.IntRange(1, 100_000),
+    default=None,
+    help="Parts per check period after raising Android's limit with adb.",
+)
+@click.option(
+    "--check-period-s",
+    type=click.IntRange(1, 86_400),
+    default=None,
+    help="Android's check period in seconds, if it was changed with adb.",
+)
+@_book_option
+def pair(
+    app: str,
+    host: str | None,
+    port: int,
+    user: str,
+    password: str | None,
+    name: str | None,
+    public_url: str | None,
+    raised_limit: int | None,
+    check_period_s: int | None,
+    book: Path | None,
+) -> None:
+    """Pair a phone: check it answers, save it, and print what goes into gateway.toml."""
+    path = book or phone_book.default_path()
+    try:
+        phones = phone_book.load(path)
+    except PhoneBookError as error:
+        raise click.ClickException(str(error)) from error
+    if app == "smsgate-local":
+        phone = _pair_smsgate_local(phones, host, port, user, password, name)
+    elif app == "smsgate-cloud":
+        raise click.ClickException(
+            "SMSGate private-server mode is not available in this version: use --app smsgate-local "
+            "(the phone on the site's network) instead"
+        )
+    else:
+        phone = _pair_dial_in(phones, app, name, public_url)
+    if raised_limit is not None:
+        phone.sms_limit = raised_limit
+    if check_period_s is not None:
+        phone.check_period_s = check_period_s
+    phones[phone.key] = phone
+    phone_book.save(path, phones)
+    click.echo(f"saved in {path}")
+    if app == "smsgate-local":
+        click.echo("\nAdd to gateway.toml (one channel per SIM):\n")
+        click.echo(_channel_entries(phone))
+
+
+def _pair_smsgate_local(
+    phones: dict[str, Phone], host: str | None, port: int, user: str, password: str | None, name: str | None
+) -> Phone:
+    if not host or not password:
+        raise click.UsageError("--app smsgate-local needs --host and --password (both shown in the app)")
+    netloc = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    url = f"http://{netloc}:{port}"
+    if urlsplit(url).hostname is None:
+        raise click.UsageError(f"--host {host!r} is not an address")
+    answer = asyncio.run(probe_smsgate(url, user, password))
+    device = answer["device"]
+    key = device["id"]
+    sims = [
+        Sim(s["simNumber"], s.get("phoneNumber"), s.get("carrierName"))
+        for s in device.get("simCards") or []
+        if isinstance(s, dict) and isinstance(s.get("simNumber"), int)
+    ]
+    click.echo(
+        f"phone {key} ({device.get('name', '?')}) answers at {url}: health {answer['health'].get('status', '?')}"
+    )
+    for sim in sims:
+        click.echo(
+            f"  SIM {sim.sim_number}: {sim.phone_number or 'number unknown'} {sim.carrier or ''}".rstrip()
+        )
+    known = phones.get(key)
+    if known is not None:
+        if known.url == url:
+            raise click.ClickException(f"phone {key} is already paired at {url}")
+        click.echo(f"phone {key} moved: {known.url} -> {url}; the address is updated")
+        known.url, known.user, known.password, known.updated_at = url, user, password, _now()
+        known.sims = sims or known.sims
+        return known
+    for other in phones.values():
+        if other.url == url and other.key != key:
+            click.echo(f"note: {url} was the address of phone {other.key}; that phone must have moved")
+    return Phone(
+        key=key,
+        app="smsgate-local",
+        url=url,
+        user=user,
+        password=password,
+        name=name,
+        sims=sims,
+        paired_at=_now(),
+    )
+
+
+def _pair_dial_in(phones: dict[str, Phone], app: str, name: str | None, public_url: str | None) -> Phone:
+    if not name or not public_url:
+        raise click.UsageError(
+            f"--app {app} needs --name (the channel's name) and --url (where the phone calls)"
+        )
+    parts = urlsplit(public_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise click.UsageError(f"--url {public_url!r} is not an http:// or https:// URL")
+    if name in phones:
+        raise click.ClickException(f"a phone named {name!r} is already paired")
+    secret = secrets.token_urlsafe(12)
+    prefix = "envaya" if app == "envaya" else "smssync"
+    endpoint = f"{public_url.rstrip('/')}/{prefix}/{quote(name, safe='')}"
+    listen_port = parts.port or (443 if parts.scheme == "https" else 80)
+    label = "Password" if app == "envaya" else "Secret"
+    click.echo(f"In the {app} app on the phone, enter:\n  Server URL: {endpoint}\n  {label}: {secret}")
+    if app == "smssync":
+        click.echo("  and switch on the app's Message Results API")
+    qr = io.StringIO()
+    segno.make(endpoint, error="m").terminal(out=qr, compact=True)
+    click.echo("\nThe URL as a QR code (scan it with the phone's camera and copy it into the app):")
+    click.echo(qr.getvalue())
+    secret_key = "password" if app == "envaya" else "secret"
+    click.echo("Add to gateway.toml:\n")
+    click.echo(
+        "\n".join(
+            [
+                "[[channels]]",
+                f"id = {json.dumps(name)}",
+                f'kind = "{prefix}"',
+                f'listen = "0.0.0.0:{listen_port}"',
+                f"url = {json.dumps(endpoint)}",
+                f"phone = {json.dumps(name)}   # the {secret_key} is read from the phone book",
+                *(["results_api = true"] if app == "smssync" else []),
+                f"window_max = {phone_book.ANDROID_MAX_COUNT}",
+                f"window_s = {phone_book.ANDROID_CHECK_PERIOD_S}",
+                "",
+            ]
+        )
+    )
+    return Phone(key=name, app=app, url=endpoint, password=secret, name=name, paired_at=_now())
+
+
+@phone_group.command("list")
+@click.option(
+    "--spool",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The gateway's spool, for parts sent in the window.",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="gateway.toml, to know which channel is which SIM.",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per phone.")
+@_book_option
+def list_phones(spool: Path | None, config_file: Path | None, as_json: bool, book: Path | None) -> None:
+    """Each phone and SIM: health, battery, last seen, parts sent in the current window, limit, queue."""
+    path = book or phone_book.default_path()
+    try:
+        phones = phone_book.load(path)
+    except PhoneBookError as error:
+        raise click.ClickException(str(error)) from error
+    if not phones:
+        click.echo(f"no phones paired ({path})")
+        return
+    channels = _channels_by_phone(config_file)
+    rows = asyncio.run(_rows(list(phones.values()), channels, spool))
+    for row in rows:
+        if as_json:
+            click.echo(json.dumps(row, ensure_ascii=False))
+            continue
+        click.echo(
+            f"{row['phone']} ({row['app']}) {row['health']}, battery {row['battery'] if row['battery'] is not None else '?'}%, "
+            f"last seen {row['last_seen'] or 'never'}"
+        )
+        for channel in row["channels"]:
+            click.echo(
+                f"  {channel['id']} SIM {channel['sim'] or '-'}: {channel['parts_in_window']} of {channel['limit']} parts "
+                f"in the last {channel['window_s']} s, {channel['queue']} queued"
+            )
+
+
+def _channels_by_phone(config_file: Path | None) -> dict[str, list[dict[str, Any]]]:
+    if config_file is None:
+        return {}
+    try:
+        data = tomllib.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise click.ClickException(f"cannot read {config_file}: {error}") from error
+    found: dict[str, list[dict[str, Any]]] = {}
+    for entry in data.get("channels", []):
+        if isinstance(entry, dict) and isinstance(entry.get("phone"), str):
+            found.setdefault(entry["phone"], []).append(entry)
+    return found
+
+
+async def _rows(
+    phones: list[Phone], channels: dict[str, list[dict[str, Any]]], spool: Path | None
+) -> list[dict[str, Any]]:
+    rows = []
+    for phone in phones:
+        health, battery, last_seen = "unknown (the phone calls the gateway)", None, None
+        if phone.app == "smsgate-local" and phone.url:
+            try:
+                answer = await probe_smsgate(
+                    phone.url, phone.user or "sms", phone.password or "", timeout_s=3.0
+                )
+                status = answer["health"].get("status", "?")
+                health = f"health {status}"
+                level = (answer["health"].get("checks") or {}).get("battery:level")
+                value = level.get("observedValue") if isinstance(level, dict) else None
+                battery = value if isinstance(value, int) else None
+                last_seen = _now()
+            except PairingError:
+                health = "not answering"
+        entries = []
+        for entry in channels.get(phone.key, []):
+            window_s = int(entry.get("window_s", phone.check_period_s))
+            parts, queue = _usage(spool, str(entry.get("id")), window_s)
+            entries.append(
+                {
+                    "id": entry.get("id"),
+                    "sim": entry.get("sim"),
+                    "parts_in_window": parts,
+                    "limit": int(entry.get("window_max", phone.sms_limit)),
+                    "window_s": window_s,
+                    "queue": queue,
+                }
+            )
+        rows.append(
+            {
+                "phone": phone.name or phone.key,
+                "key": phone.key,
+                "app": phone.app,
+                "url": phone.url,
+                "health": health,
+                "battery": battery,
+                "last_seen": last_seen,
+                "sims": [s.sim_number for s in phone.sims],
+                "limit": phone.sms_limit,
+                "check_period_s": phone.check_period_s,
+                "channels": entries,
+            }
+        )
+    return rows
+
+
+def _usage(spool: Path | None, channel: str, window_s: int) -> tuple[int | None, int | None]:
+    """Read the spool without opening it for writing (the gateway may be running)."""
+    if spool is None or not spool.exists():
+        return None, None
+    try:
+        with sqlite3.connect(f"file:{spool}?mode=ro", uri=True, timeout=2.0) as db:
+            parts = db.execute(
+                "SELECT COALESCE(SUM(parts), 0) FROM outbound WHERE channel = ? AND handed_at >= ?",
+                (channel, time.time() - window_s),
+            ).fetchone()[0]
+            queue = db.execute(
+                "SELECT COUNT(*) FROM outbound WHERE state = 'queued' AND hint = ?", (channel,)
+            ).fetchone()[0]
+    except sqlite3.Error:
+        return None, None
+    return int(parts), int(queue)
