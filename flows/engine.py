@@ -95,31 +95,46 @@ class Step:
 # --- positions --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Enter:
     node_uuid: str
 
+    def step(self, sprint: Sprint) -> _Position:
+        return sprint._enter(self.node_uuid)
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)
 class _Actions:
     node_uuid: str
     index: int
 
+    def step(self, sprint: Sprint) -> _Position:
+        return sprint._actions(self.node_uuid, self.index)
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)
 class _Route:
     node_uuid: str
     has_input: bool  # True when a reply has just arrived (or the wait is skipped)
 
+    def step(self, sprint: Sprint) -> _Position:
+        return sprint._route(self.node_uuid, self.has_input)
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)
 class _RouteTimeout:
     node_uuid: str
 
+    def step(self, sprint: Sprint) -> _Position:
+        return sprint._route_timeout(self.node_uuid)
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)
 class _Exit:
     destination: str | None
+
+    def step(self, sprint: Sprint) -> _Position:
+        return sprint._exit(self.destination)
 
 
 _Position = _Enter | _Actions | _Route | _RouteTimeout | _Exit | None
@@ -221,7 +236,7 @@ class Sprint:
             self.emit(ErrorEvent(f"result name {name!r} has no letters or digits", run.flow_uuid, node_uuid))
             return
         value = value[:MAX_RESULT_LENGTH]
-        self._context = None
+        # No need to rebuild the context: @results is a live view of run.results.
         run.results[key] = {
             "name": name,
             "value": value,
@@ -301,16 +316,7 @@ class Sprint:
 
     def drive(self, position: _Position) -> None:
         while position is not None:
-            if isinstance(position, _Enter):
-                position = self._enter(position.node_uuid)
-            elif isinstance(position, _Actions):
-                position = self._actions(position.node_uuid, position.index)
-            elif isinstance(position, _Route):
-                position = self._route(position.node_uuid, position.has_input)
-            elif isinstance(position, _RouteTimeout):
-                position = self._route_timeout(position.node_uuid)
-            else:
-                position = self._exit(position.destination)
+            position = position.step(self)
 
     def _enter(self, node_uuid: str) -> _Position:
         self.steps += 1
@@ -432,7 +438,6 @@ class Sprint:
             self.save_result(router.result_name, value, category.name, localized_name, input_text, node.uuid)
             if extra:
                 self.session.run.results[snakify(router.result_name)]["extra"] = _plain_extra(extra)
-                self._context = None
         return self._follow_exit(node, category.exit_uuid)
 
     def _follow_exit(self, node: Node, exit_uuid: str | None) -> _Position:
