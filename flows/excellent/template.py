@@ -55,11 +55,11 @@ class Expression:
 Segment = Text | Expression
 
 
-def _is_name_char(char: str) -> bool:
+def is_name_char(char: str) -> bool:
     return char.isalpha() or char.isnumeric() or char == "_"
 
 
-def _scan_expression(source: str, start: int) -> tuple[str, int, bool]:
+def scan_expression(source: str, start: int) -> tuple[str, int, bool]:
     """Read an ``@(...)`` body from ``start`` (after the parenthesis): (body, end, closed)."""
     depth = 1
     i = start
@@ -92,13 +92,13 @@ def _skip_text_literal(source: str, start: int) -> int:
     return i
 
 
-def _scan_identifier(source: str, start: int) -> tuple[str, int]:
+def scan_identifier(source: str, start: int) -> tuple[str, int]:
     i = start
     while i < len(source):
         char = source[i]
-        if char == "." and i + 1 < len(source) and _is_name_char(source[i + 1]):
+        if char == "." and i + 1 < len(source) and is_name_char(source[i + 1]):
             i += 2
-        elif _is_name_char(char):
+        elif is_name_char(char):
             i += 1
         else:
             break
@@ -125,7 +125,7 @@ def parse_template(source: str) -> tuple[Segment, ...]:
             text.append(source[i:j])
             i = j
         elif following == "(":
-            body, end, closed = _scan_expression(source, i + 2)
+            body, end, closed = scan_expression(source, i + 2)
             if closed:
                 flush()
                 segments.append(Expression(source[i:end], None, _parse(body)))
@@ -135,8 +135,8 @@ def parse_template(source: str) -> tuple[Segment, ...]:
         elif following == "@":
             text.append("@")
             i += 2
-        elif following and _is_name_char(following):
-            identifier, end = _scan_identifier(source, i + 1)
+        elif following and is_name_char(following):
+            identifier, end = scan_identifier(source, i + 1)
             top_level = identifier.split(".", 1)[0].lower()
             if top_level in KNOWN_TOP_LEVELS:
                 flush()

@@ -16,52 +16,11 @@ from collections.abc import Callable, Collection
 
 from flows.excellent import KNOWN_TOP_LEVELS
 from flows.excellent.syntax import ParseError, Token, tokenize
+from flows.excellent.template import is_name_char, scan_expression, scan_identifier
 
 MAX_RESULT_KEY = 64
 
 TokenRewrite = Callable[[list[Token], int], str | None]
-
-
-def _is_name_char(char: str) -> bool:
-    return char.isalpha() or char.isnumeric() or char == "_"
-
-
-def _expression_end(source: str, start: int) -> int | None:
-    """The index after the ``)`` closing an ``@(`` whose body starts at ``start``; None if it never closes."""
-    depth = 1
-    i = start
-    while i < len(source):
-        char = source[i]
-        if char == '"':
-            i += 1
-            escaped = False
-            while i < len(source):
-                quote = source[i]
-                i += 1
-                if quote == '"' and not escaped:
-                    break
-                escaped = quote == "\\"
-            continue
-        if char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-        i += 1
-    return None
-
-
-def _identifier_end(source: str, start: int) -> int:
-    i = start
-    while i < len(source):
-        if source[i] == "." and i + 1 < len(source) and _is_name_char(source[i + 1]):
-            i += 2
-        elif _is_name_char(source[i]):
-            i += 1
-        else:
-            break
-    return i
 
 
 def rewrite_template(template: str, rewrite: TokenRewrite) -> str:
@@ -82,14 +41,14 @@ def rewrite_template(template: str, rewrite: TokenRewrite) -> str:
             out.append("@@")
             i = at + 2
         elif following == "(":
-            end = _expression_end(template, at + 2)
-            if end is None:
+            _, end, closed = scan_expression(template, at + 2)
+            if not closed:
                 out.append(template[at:])
                 break
             out.append("@(" + _rewrite_expression(template[at + 2 : end - 1], rewrite) + ")")
             i = end
-        elif following and _is_name_char(following):
-            end = _identifier_end(template, at + 1)
+        elif following and is_name_char(following):
+            end = scan_identifier(template, at + 1)[1]
             identifier = template[at + 1 : end]
             if identifier.split(".", 1)[0].lower() in KNOWN_TOP_LEVELS:
                 identifier = _rewrite_expression(identifier, rewrite)
