@@ -7,6 +7,7 @@ import click
 import gateway.cli
 import server.cli
 from recado import __version__
+from recado.demo import demo_command
 from recado.flows_cli import flows_group
 from recado.logs import setup_logging
 
@@ -23,6 +24,7 @@ def cli(log_json: bool, log_level: str) -> None:
 server.cli.register(cli)
 gateway.cli.register(cli)
 cli.add_command(flows_group)
+cli.add_command(demo_command)
 
 
 def main() -> None:

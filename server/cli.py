@@ -128,33 +128,12 @@ def server_command(
     serve(make_config(data_dir, config_file, host=host, port=port))
 
 
-@click.command("demo")
-@data_dir_option
-@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
-@click.option("--port", type=int, default=None, help="Port to listen on (default 8080).")
-def demo_command(data_dir: Path | None, host: str | None, port: int | None) -> None:
-    """Initialise a demo data directory if needed, load the sample programme and run the server on it."""
-    from importlib.resources import as_file, files
-
-    from server.cli_flows import describe, load_into, read_programme_dir
-
-    config = make_config(data_dir, host=host, port=port)
-    password = initialise(config)
-    if password:
-        click.echo(f"admin user: admin, password (shown once): {password}")
-    with as_file(files("flows") / "library") as library:
-        for line in describe(load_into(config, read_programme_dir(library))):
-            click.echo(f"sample programme: {line}")
-    serve(config)
-
-
 def register(group: click.Group) -> None:
     from server import cli_contacts, cli_tokens
 
     for command in (
         init_command,
         server_command,
-        demo_command,
         cli_tokens.token_group,
         cli_contacts.contacts_group,
     ):

@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -114,23 +115,46 @@ def test_logs_go_to_stderr_in_the_chosen_form(tmp_path: Path, flag: str | None) 
         assert not any(line.startswith("{") for line in lines)
 
 
-def test_demo_loads_the_sample_programme_and_serves(tmp_path: Path) -> None:
-    """What `make run` runs: a fresh data directory, the sample programme loaded, the server answering."""
+def _json(method: str, url: str, body: dict[str, str] | None = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310 - loopback
+    with urllib.request.urlopen(request, timeout=5) as resp:  # noqa: S310 - loopback URL built in the test
+        return json.load(resp)
+
+
+def test_demo_runs_a_whole_site_a_virtual_phone_can_talk_to(tmp_path: Path) -> None:
+    """What `make run` runs: the server with the sample programme, a virtual modem and a gateway. A virtual
+    phone texts ALTA to the modem and the registration flow's first messages come back to it over the radio."""
     data_dir = tmp_path / "demo"
-    port = _free_port()
+    port, control = _free_port(), _free_port()
     proc = subprocess.Popen(
-        [*RECADO, "demo", "--data-dir", str(data_dir), "--port", str(port)],
+        [*RECADO, "demo", "--data-dir", str(data_dir), "--port", str(port), "--control-port", str(control)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=_env(),
     )
+    phone = f"http://127.0.0.1:{control}/phones/+525512345678"
     try:
-        assert _wait_for_health(f"http://127.0.0.1:{port}/healthz", proc, deadline_s=60) == {"status": "ok"}
+        assert _wait_for_health(f"http://127.0.0.1:{port}/healthz", proc, deadline_s=90) == {"status": "ok"}
+        for _ in range(300):  # the modem comes up with the server; wait until it takes an SMS
+            try:
+                _json("POST", f"{phone}/sms", {"text": "ALTA"})
+                break
+            except OSError:
+                time.sleep(0.2)
+        texts: list[str] = []
+        for _ in range(600):  # gateway sync, runner, outbox, next sync, radio
+            texts = [m["text"] for m in _json("GET", f"{phone}/inbox")["messages"]]
+            if any("nombre" in t for t in texts):
+                break
+            time.sleep(0.2)
+        assert any("nombre" in t for t in texts), texts
     finally:
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=20)
+        out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "admin user: admin, password (shown once):" in out
     assert "sample programme: flows: added" in out
-    assert "Registro" in out
+    assert "Play the mother's phone" in out
