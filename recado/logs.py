@@ -13,7 +13,11 @@ import sys
 from typing import Any
 
 # International numbers (with +) and long national digit runs, allowing the spaces and dashes people type.
-_PHONE = re.compile(r"(?<![\w+])(\+?)(\d[\d \-]{6,16}\d)(?!\w)")
+# An ISO date (and time) is matched first and kept, so "2027-03-01 09:30" is not taken for a phone number.
+_PHONE = re.compile(
+    r"(?P<date>\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?)"
+    r"|(?<![\w+])(?P<plus>\+?)(?P<number>\d[\d \-]{6,16}\d)(?!\w)"
+)
 _JWT = re.compile(r"\beyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]*")
 _BEARER = re.compile(r"(?i)(bearer\s+)\S+")
 _SECRET_KV = re.compile(
@@ -33,10 +37,12 @@ def redact_phone(number: str) -> str:
 
 
 def _phone_sub(match: re.Match[str]) -> str:
-    digits = re.sub(r"\D", "", match.group(2))
+    if match.group("date"):
+        return match.group(0)
+    digits = re.sub(r"\D", "", match.group("number"))
     if len(digits) < 8:
         return match.group(0)
-    return redact_phone(match.group(1) + digits)
+    return redact_phone(match.group("plus") + digits)
 
 
 def redact(text: str) -> str:
@@ -86,6 +92,8 @@ def setup_logging(*, json_lines: bool = False, level: str = "INFO", stream: Any 
     root.setLevel(level.upper())
     # aiohttp's access log would print every gateway poll; keep it for debugging only.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # The scheduler announces every tick (every few seconds); its warnings and errors still show.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     # At DEBUG these log every SQL statement with its values: message texts and contact ids are health data.
     for chatty in ("aiosqlite", "sqlalchemy.engine", "asyncpg"):
         logging.getLogger(chatty).setLevel(logging.WARNING)

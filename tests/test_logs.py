@@ -51,3 +51,16 @@ def test_json_logs_are_redacted_including_args_and_tracebacks() -> None:
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert lines[0]["message"] == "reply from +52******5678"
     assert "87654321" not in lines[1]["exception"]
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("next run at: 2026-12-02 09:59:17 UTC", "next run at: 2026-12-02 09:59:17 UTC"),
+        ("due 2027-03-01T09:30:00+00:00", "due 2027-03-01T09:30:00+00:00"),
+        ("2026-12-02 sms from 55 1234 5678", "2026-12-02 sms from ******5678"),
+        ("2026-12-02 09:59 +525512345678 wrote", "2026-12-02 09:59 +52******5678 wrote"),
+    ],
+)
+def test_dates_and_times_are_not_taken_for_phone_numbers(line: str, expected: str) -> None:
+    assert redact(line) == expected
