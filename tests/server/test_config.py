@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from server.config import ConfigError, load_config
+from server.config import Config, ConfigError, load_config
 
 
 def test_defaults_use_sqlite_in_the_data_dir(tmp_path: Path) -> None:
@@ -42,3 +42,16 @@ def test_bad_settings_name_the_setting(tmp_path: Path, toml: str, message: str) 
     (tmp_path / "recado.toml").write_text(toml)
     with pytest.raises(ConfigError, match=message):
         load_config(data_dir=tmp_path, environ={})
+
+
+def test_the_documented_example_loads_and_names_every_setting(tmp_path: Path) -> None:
+    """docs/recado.example.toml is what operators copy: it must load, and leave no setting undocumented."""
+    import dataclasses
+    import re
+
+    example = Path(__file__).resolve().parents[2] / "docs" / "recado.example.toml"
+    config = load_config(data_dir=tmp_path, config_file=example, environ={}).validate()
+    assert config.port == 8080
+    text = example.read_text(encoding="utf-8")
+    documented = set(re.findall(r"^([a-z_]+) = ", text, re.M))
+    assert {f.name for f in dataclasses.fields(Config)} - {"data_dir"} <= documented
