@@ -105,6 +105,15 @@ async def make_gateway(tmp_path: Path, server: FakeServer) -> AsyncIterator[Gate
         await gateway.stop()
 
 
+async def eventually_async(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+    """``eventually`` for a check that must await (e.g. a spool query)."""
+    end = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > end:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(0.01)
+
+
 async def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
     """Wait until ``check()`` holds; fail with the time it took otherwise."""
     end = time.monotonic() + timeout
