@@ -12,11 +12,11 @@ from typing import Any
 from aiohttp import web
 
 from server import alerts
+from server.api import query as params
 from server.api.errors import ApiError, not_found, unprocessable
 from server.api.messages import parse_uuid
 from server.api.openapi import read_json
 from server.api.pagination import page_body, parse_page
-from server.api.results import one, reject_unknown
 from server.appkeys import CLOCK, DB
 from server.auth.guard import Principal, require
 from server.db.schema import ALERT_STATUSES
@@ -55,14 +55,14 @@ def alert_json(alert: alerts.Alert) -> dict[str, Any]:
 
 
 def _query(request: web.Request) -> alerts.AlertQuery:
-    reject_unknown(request, LIST_PARAMETERS)
-    status = one(request, "status")
+    params.reject_unknown(request, LIST_PARAMETERS)
+    status = params.text(request, "status")
     if status is not None and status not in ALERT_STATUSES:
         raise unprocessable(
             f"status must be one of {', '.join(ALERT_STATUSES)}",
             [{"field": "status", "message": f"must be one of {', '.join(ALERT_STATUSES)}"}],
         )
-    return alerts.AlertQuery(status=status, clinic=one(request, "clinic"))
+    return alerts.AlertQuery(status=status, clinic=params.text(request, "clinic"))
 
 
 async def list_alerts(request: web.Request) -> web.Response:

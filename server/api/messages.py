@@ -9,12 +9,12 @@ from typing import Any
 from aiohttp import web
 
 from server import messages
+from server.api import query as params
 from server.api.errors import ApiError, not_found, unprocessable
 from server.api.openapi import read_json
 from server.api.pagination import page_body, parse_page
-from server.appkeys import CLOCK, CONFIG, DB, OUTBOX_WAKE
+from server.appkeys import CLOCK, DB, OUTBOX_WAKE
 from server.auth.guard import require
-from server.contact_values import InvalidValue, parse_datetime
 from server.db.schema import MESSAGE_DIRECTIONS, MESSAGE_STATUSES
 
 LIST_PARAMETERS = ("contact", "direction", "status", "since", "until", "limit", "cursor")
@@ -96,31 +96,14 @@ async def send(request: web.Request) -> web.Response:
     )
 
 
-def _one(request: web.Request, name: str) -> str | None:
-    values = request.query.getall(name, [])
-    if len(values) > 1:
-        raise unprocessable(f"give {name} once", [{"field": name, "message": "given more than once"}])
-    return values[0] if values else None
-
-
 def _choice(request: web.Request, name: str, allowed: tuple[str, ...]) -> str | None:
-    value = _one(request, name)
+    value = params.one(request, name)
     if value is not None and value not in allowed:
         raise unprocessable(
             f"{name} must be one of {', '.join(allowed)}",
             [{"field": name, "message": f"must be one of {', '.join(allowed)}"}],
         )
     return value
-
-
-def _moment(request: web.Request, name: str) -> dt.datetime | None:
-    value = _one(request, name)
-    if value is None:
-        return None
-    try:
-        return parse_datetime(value, request.app[CONFIG].tz)
-    except InvalidValue as exc:
-        raise unprocessable(f"{name} {exc.reason}", [{"field": name, "message": exc.reason}]) from None
 
 
 def parse_uuid(value: str) -> uuid.UUID | None:
@@ -139,7 +122,7 @@ def _query(request: web.Request) -> messages.MessageQuery:
             f"unknown query parameter(s): {', '.join(unknown)}",
             [{"field": name, "message": "unknown query parameter"} for name in unknown],
         )
-    contact = _one(request, "contact")
+    contact = params.one(request, "contact")
     contact_uuid = parse_uuid(contact) if contact is not None else None
     if contact is not None and contact_uuid is None:
         raise unprocessable("contact must be a uuid", [{"field": "contact", "message": "must be a uuid"}])
@@ -147,8 +130,8 @@ def _query(request: web.Request) -> messages.MessageQuery:
         contact=contact_uuid,
         direction=_choice(request, "direction", MESSAGE_DIRECTIONS),
         status=_choice(request, "status", MESSAGE_STATUSES),
-        since=_moment(request, "since"),
-        until=_moment(request, "until"),
+        since=params.moment(request, "since"),
+        until=params.moment(request, "until"),
     )
 
 

@@ -9,7 +9,6 @@ empty otherwise. Anonymous flows have no results here (see ``server.ratings``); 
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import re
 from collections.abc import Iterable
@@ -18,12 +17,12 @@ from typing import Any
 from aiohttp import web
 
 from server import ratings, results
+from server.api import query as params
 from server.api.errors import unprocessable
 from server.api.pagination import page_body, parse_page
-from server.appkeys import CONFIG, DB
+from server.appkeys import DB
 from server.auth.guard import require
 from server.auth.scopes import grants
-from server.contact_values import InvalidValue, parse_datetime
 
 LIST_PARAMETERS = ("flow", "key", "since", "limit", "cursor")
 EXPORT_PARAMETERS = ("flow", "key", "since")
@@ -45,45 +44,10 @@ EXPORT_COLUMNS = (
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _FLOW_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _WEEK = re.compile(r"^\d{4}-W\d{2}$")
-TEXT_PARAMETER_MAX = 128
-
-
-# --- query parameters (shared with the alerts area) ---------------------------------------------------------
-
-
-def reject_unknown(request: web.Request, allowed: Iterable[str]) -> None:
-    unknown = sorted(set(request.query) - set(allowed))
-    if unknown:
-        raise unprocessable(
-            f"unknown query parameter(s): {', '.join(unknown)}",
-            [{"field": name, "message": "unknown query parameter"} for name in unknown],
-        )
-
-
-def one(request: web.Request, name: str) -> str | None:
-    values = request.query.getall(name, [])
-    if len(values) > 1:
-        raise unprocessable(f"give {name} once", [{"field": name, "message": "given more than once"}])
-    if values and not 1 <= len(values[0]) <= TEXT_PARAMETER_MAX:
-        raise unprocessable(
-            f"{name} must have 1 to {TEXT_PARAMETER_MAX} characters",
-            [{"field": name, "message": f"must have 1 to {TEXT_PARAMETER_MAX} characters"}],
-        )
-    return values[0] if values else None
-
-
-def _moment(request: web.Request, name: str) -> dt.datetime | None:
-    value = one(request, name)
-    if value is None:
-        return None
-    try:
-        return parse_datetime(value, request.app[CONFIG].tz)
-    except InvalidValue as exc:
-        raise unprocessable(f"{name} {exc.reason}", [{"field": name, "message": exc.reason}]) from None
 
 
 def _flow(request: web.Request, *, required: bool) -> str | None:
-    flow = one(request, "flow")
+    flow = params.text(request, "flow")
     if flow is None and required:
         raise unprocessable("flow is required", [{"field": "flow", "message": "is required"}])
     if flow is not None and not _FLOW_UUID.match(flow.lower()):
@@ -92,9 +56,11 @@ def _flow(request: web.Request, *, required: bool) -> str | None:
 
 
 def _query(request: web.Request, allowed: Iterable[str], *, flow_required: bool) -> results.ResultQuery:
-    reject_unknown(request, allowed)
+    params.reject_unknown(request, allowed)
     return results.ResultQuery(
-        flow=_flow(request, required=flow_required), key=one(request, "key"), since=_moment(request, "since")
+        flow=_flow(request, required=flow_required),
+        key=params.text(request, "key"),
+        since=params.moment(request, "since", max_length=params.TEXT_PARAMETER_MAX),
     )
 
 
@@ -175,15 +141,15 @@ async def export_results(request: web.Request) -> web.StreamResponse:
 
 async def list_ratings(request: web.Request) -> web.Response:
     await require(request, scope="results:read")
-    reject_unknown(request, RATINGS_PARAMETERS)
-    week = one(request, "week")
+    params.reject_unknown(request, RATINGS_PARAMETERS)
+    week = params.text(request, "week")
     if week is not None and not _WEEK.match(week):
         raise unprocessable(
             "week must be an ISO week", [{"field": "week", "message": "must look like 2027-W09"}]
         )
     async with request.app[DB].connect() as conn:
         found = await ratings.list_ratings(
-            conn, clinic=one(request, "clinic"), week=week, question=one(request, "question")
+            conn, clinic=params.text(request, "clinic"), week=week, question=params.text(request, "question")
         )
     return web.json_response(
         {

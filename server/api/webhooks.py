@@ -8,7 +8,7 @@ from aiohttp import web
 
 from server import webhooks_out
 from server.api.pagination import page_body, parse_page
-from server.api.results import reject_unknown
+from server.api.query import reject_unknown
 from server.appkeys import DB
 from server.auth.guard import require
 
