@@ -249,6 +249,9 @@ class Flow:
     # exact semantics.
     accent_insensitive: bool = False
     spec_version: str = "13.6.1"
+    # Answers are stored without any link to the contact (clinic ratings): the server keeps only the clinic,
+    # question, answer and week, never who gave them.
+    anonymous: bool = False
 
 
 # --- programme-level content -----------------------------------------------------------------------------

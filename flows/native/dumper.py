@@ -78,6 +78,8 @@ class _FlowDumper:
             out["expire_after"] = format_duration(flow.expire_after_minutes * 60)
         if not flow.accent_insensitive:
             out["accent_insensitive"] = False
+        if flow.anonymous:
+            out["anonymous"] = True
         if flow.spec_version != SPEC_VERSION:
             out["spec_version"] = flow.spec_version
         out["nodes"] = {self.keys[node.uuid]: self.node(node) for node in flow.nodes}

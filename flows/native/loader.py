@@ -27,6 +27,7 @@ _FLOW_KEYS: Final = (
     "type",
     "expire_after",
     "accent_insensitive",
+    "anonymous",
     "spec_version",
     "nodes",
     "translations",
@@ -152,11 +153,12 @@ class _FlowBuilder:
             if "accent_insensitive" in keys
             else True
         )
+        anonymous = r.boolean(keys["anonymous"][1], "anonymous") if "anonymous" in keys else False
         spec = r.name(keys["spec_version"][1], "spec_version") if "spec_version" in keys else SPEC_VERSION
         if "translations" in keys:
             self.read_translations(keys["translations"][1])
         nodes = self.read_nodes(keys["nodes"][1]) if "nodes" in keys else None
-        if nodes is None or flow_type is None or accent is None or spec is None:
+        if nodes is None or flow_type is None or accent is None or anonymous is None or spec is None:
             return None
         return Flow(
             uuid=uuid,
@@ -167,6 +169,7 @@ class _FlowBuilder:
             expire_after_minutes=expire,
             localization=self.context.localization,
             accent_insensitive=accent,
+            anonymous=anonymous,
             spec_version=spec,
         )
 
