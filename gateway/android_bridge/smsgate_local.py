@@ -18,6 +18,11 @@ Sending keeps the promises of ``Transport.send``:
   cannot say: ``unknown``. It took it but has not sent it yet: ``accepted``, and the outcome follows as a
   status report.
 
+What the phone took is followed in memory, so a gateway that restarts asks the phone once for every message
+of the last ``TRACK_FOR_S`` (``GET /messages?from=``): final outcomes are reported (the spool ignores what it
+already knows and what was never its own), and messages still on their way are followed again, so a delivery
+report that comes after a restart is not lost.
+
 Webhooks from the phone are optional and only wake the pollers early; they are verified (HMAC, timestamp
 window) and deduplicated by event id, but they never carry data into the spool themselves, so a forged or
 replayed one can at worst cause an extra poll.
@@ -66,6 +71,8 @@ WEBHOOK_EVENTS = ("sms:received", "sms:sent", "sms:delivered", "sms:failed")
 INBOX_PAGE = 100
 INBOX_MAX_PER_POLL = 2000  # a phone that has been away a long time is read over several polls
 TRACK_FOR_S = 3 * 86400.0  # a message whose delivery report never comes (SMSC retrying) is let go
+RECOVER_PAGE = 100
+RECOVER_MAX = 5000  # messages read back after a restart; more than a phone sends in TRACK_FOR_S at its limits
 SEEN_EVENTS = 4096
 SEEN_INBOX = 8192
 HEALTH_CACHE_S = 2.0
@@ -137,6 +144,8 @@ class SmsGatePhone:
         self.channels: dict[int | None, SmsGateTransport] = {}
         self.session: aiohttp.ClientSession | None = None
         self.tracked: dict[str, tuple[SmsGateTransport, str, float]] = {}  # id -> channel, last state, since
+        self.recovered = False  # what the phone took before this process started is being followed
+        self._started = clock()
         self.device_id: str | None = None
         self.sim_numbers: set[int] = set()
         self.identity_problem: str | None = None
@@ -343,7 +352,7 @@ class SmsGatePhone:
     async def follow_tracked(self) -> None:
         """Report what became of messages the phone took: sent, then delivered or failed."""
         now = self._clock()
-        for message_id, (channel, last, since) in list(self.tracked.items()):
+        for message_id, (channel, _, since) in list(self.tracked.items()):
             if now - since > TRACK_FOR_S:
                 log.info(
                     "%s: no final report for %s after %d days", channel.id, message_id, TRACK_FOR_S // 86400
@@ -355,26 +364,67 @@ class SmsGatePhone:
                 log.warning("%s: the phone no longer knows %s", channel.id, message_id)
                 self.tracked.pop(message_id, None)
                 continue
-            if status != 200 or not isinstance(answer, dict):
-                continue
-            state = aggregate_state(answer)
-            if state == last:
-                continue
-            stamps = answer.get("states") if isinstance(answer.get("states"), dict) else {}
-            at = parse_phone_date(stamps.get(state)) if isinstance(stamps, dict) else None
-            if state in ("Sent", "Delivered") and last not in ("Sent", "Delivered"):
-                sent_at = parse_phone_date(stamps.get("Sent")) if isinstance(stamps, dict) else None
-                await channel.report(StatusReport(message_id, "sent", sent_at or at))
-            if state == "Delivered":
-                await channel.report(StatusReport(message_id, "delivered", at))
-            elif state == "Failed":
-                await channel.report(StatusReport(message_id, "failed", at, recipient_error(answer)))
-            elif state == "Cancelled":
-                await channel.report(StatusReport(message_id, "failed", at, "cancelled on the phone"))
-            if state in FINAL_STATES:
-                self.tracked.pop(message_id, None)
-            else:
-                self.tracked[message_id] = (channel, state, since)
+            if status == 200 and isinstance(answer, dict):
+                await self._follow(channel, message_id, answer)
+
+    async def _follow(self, channel: SmsGateTransport, message_id: str, answer: Mapping[str, Any]) -> None:
+        """Report the change between what was last known of a message and what the phone now says."""
+        _, last, since = self.tracked.get(message_id, (channel, "Pending", self._clock()))
+        state = aggregate_state(answer)
+        if state == last:
+            return
+        stamps = answer.get("states") if isinstance(answer.get("states"), dict) else {}
+        at = parse_phone_date(stamps.get(state)) if isinstance(stamps, dict) else None
+        if state in ("Sent", "Delivered") and last not in ("Sent", "Delivered"):
+            sent_at = parse_phone_date(stamps.get("Sent")) if isinstance(stamps, dict) else None
+            await channel.report(StatusReport(message_id, "sent", sent_at or at))
+        if state == "Delivered":
+            await channel.report(StatusReport(message_id, "delivered", at))
+        elif state == "Failed":
+            await channel.report(StatusReport(message_id, "failed", at, recipient_error(answer)))
+        elif state == "Cancelled":
+            await channel.report(StatusReport(message_id, "failed", at, "cancelled on the phone"))
+        if state in FINAL_STATES:
+            self.tracked.pop(message_id, None)
+        else:
+            self.tracked[message_id] = (channel, state, since)
+
+    async def recover_tracking(self) -> int:
+        """After a start: report and follow again what the phone took in the last ``TRACK_FOR_S``; returns
+        how many messages the phone listed.
+
+        The listing does not say which SIM sent a message, so its reports go through the phone's first
+        channel; the spool keys reports on the message id, not the channel. A message still ``Pending`` is
+        followed too: the gateway may have died before learning the phone took it (the spool settled it as
+        ``unknown``, never to be resent), and what the phone does with it is the truth worth reporting."""
+        channel = self._channel_for(None)
+        if channel is None:
+            self.recovered = True
+            return 0
+        # Only what came before this start: what this process sends, its sends follow.
+        since = quote(phone_date(dt.datetime.fromtimestamp(self._started - TRACK_FOR_S, dt.UTC)))
+        until = quote(phone_date(dt.datetime.fromtimestamp(self._started, dt.UTC)))
+        listed = 0
+        for offset in range(0, RECOVER_MAX, RECOVER_PAGE):
+            query = f"?from={since}&to={until}&limit={RECOVER_PAGE}&offset={offset}"
+            status, answer = await self.call("GET", "/messages" + query)
+            if status != 200 or not isinstance(answer, list):
+                log.warning("%s: listing the phone's messages answered %s", self._name, status)
+                return listed  # asked again at the next round
+            for item in answer:
+                message_id = item.get("id") if isinstance(item, dict) else None
+                if not isinstance(message_id, str) or not message_id or message_id in self.tracked:
+                    continue
+                listed += 1
+                if aggregate_state(item) == "Pending":
+                    self.track(channel, message_id, "Pending")
+                else:
+                    await self._follow(channel, message_id, item)
+            if len(answer) < RECOVER_PAGE:
+                break
+        self.recovered = True
+        log.info("%s: %d messages the phone took before this start were checked", self._name, listed)
+        return listed
 
     # --- receiving -------------------------------------------------------------------------------------
 
@@ -580,6 +630,8 @@ class SmsGatePhone:
         if self._clock() - self._last_refresh >= self.settings.inbox_refresh_s:
             await self.refresh_inbox()
         await self.poll_inbox()
+        if not self.recovered:
+            await self.recover_tracking()
         await self.follow_tracked()
 
 

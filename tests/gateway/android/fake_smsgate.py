@@ -76,6 +76,10 @@ class PhoneMessage:
             return "Delivered"
         return "Sent"
 
+    @property
+    def created(self) -> dt.datetime:
+        return dt.datetime.fromisoformat(self.states["Pending"])
+
     def mark(self, state: str) -> None:
         self.states.setdefault(state, stamp(phone_now()))
 
@@ -344,6 +348,8 @@ class FakeSmsGatePhone:
             return web.json_response([self._device()])
         if path == "/messages" and method == "POST":
             return await self._post_message(request)
+        if path == "/messages" and method == "GET":
+            return self._list_messages(request)
         if path.startswith("/messages/") and path.count("/") == 2:
             message = self.messages.get(path.split("/")[2])
             if message is None:
@@ -437,6 +443,34 @@ class FakeSmsGatePhone:
         message.mark("Pending")
         self.messages[message_id] = message
         return web.json_response(message.as_json(self.device_id), status=202)
+
+    def _list_messages(self, request: web.Request) -> web.Response:
+        """``GET /messages``: newest first, filtered by state and by creation time, paged."""
+        query = request.query
+        try:
+            limit = int(query.get("limit", "50"))
+            offset = int(query.get("offset", "0"))
+            since = dt.datetime.fromisoformat(query["from"]) if "from" in query else None
+            until = dt.datetime.fromisoformat(query["to"]) if "to" in query else None
+        except ValueError:
+            return _error(400, "bad query")
+        if not 1 <= limit <= 100 or offset < 0:
+            return _error(400, "limit must be 1..100 and offset not negative")
+        chosen = [
+            m
+            for m in self.messages.values()
+            if (since is None or m.created >= since)
+            and (until is None or m.created <= until)
+            and query.get("state", m.state) == m.state
+        ]
+        chosen.sort(key=lambda m: m.created, reverse=True)
+        items = []
+        for message in chosen[offset : offset + limit]:
+            item = message.as_json(self.device_id)
+            if query.get("includeContent") != "true":
+                item.pop("textMessage")
+            items.append(item)
+        return web.json_response(items, headers={"X-Total-Count": str(len(chosen))})
 
     def _list_inbox(self, request: web.Request) -> web.Response:
         query = request.query

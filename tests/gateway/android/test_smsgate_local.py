@@ -377,3 +377,62 @@ def test_a_paired_phone_supplies_address_and_credentials(tmp_path: Path) -> None
     assert (found.url, found.password, found.device_id) == ("http://10.0.0.7:8080", "s3cr3t", "dev-1")
     with pytest.raises(TransportError, match="no phone 'dev-2'"):
         settings_from("c", {"phone": "dev-2", "phones_file": str(book)})
+
+
+# --- a gateway that restarts -------------------------------------------------------------------------------
+
+
+async def test_after_a_restart_what_the_phone_took_is_still_reported(phone: FakeSmsGatePhone) -> None:
+    """Delivery reports that come while the gateway is down, or after it restarts, are not lost; nor is the
+    fate of a message the phone took just as the gateway died (which the spool settled as ``unknown``)."""
+    phone.auto = False
+    before = SmsGateTransport("sim1", settings(phone, send_wait_s=0.2))
+    await before.start(RecordingSink())
+    sending = asyncio.create_task(before.send(OutboundSMS("m-sent", TO, "Hola")))
+    await eventually(lambda: "m-sent" in phone.messages)
+    await phone.process()  # Processed
+    await phone.process()  # Sent
+    assert (await sending).status == "sent"
+    await before.stop()  # the gateway dies: it was waiting for the delivery report
+    await phone.process()  # delivered while nobody was following it
+    assert phone.messages["m-sent"].state == "Delivered"
+    # The gateway had posted this one but died before it learned the phone took it.
+    assert phone._client is not None
+    async with phone._client.post(
+        phone.url + "/messages?skipPhoneValidation=true",
+        json={"id": "m-lost", "textMessage": {"text": "Hola"}, "phoneNumbers": [TO], "simNumber": 1},
+        headers={"Authorization": aiohttp.encode_basic_auth(phone.user, phone.password)},
+    ) as answer:
+        assert answer.status == 202
+
+    def listings() -> list[dict[str, str]]:
+        return [q for method, path, q in phone.requests if (method, path) == ("GET", "/messages")]
+
+    listed_before = len(listings())
+    after = SmsGateTransport("sim1", settings(phone))
+    sink = RecordingSink()
+    await after.start(sink)
+    try:
+        await eventually(lambda: sink.status_of("m-sent") == ["sent", "delivered"])
+        await phone.process()  # Processed
+        await phone.process()  # Sent
+        await phone.process()  # Delivered
+        await eventually(lambda: sink.status_of("m-lost") == ["sent", "delivered"])
+        assert len(listings()) == listed_before + 1, "the phone's messages are listed once, after the start"
+        since = dt.datetime.fromisoformat(listings()[-1]["from"])
+        assert since < dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
+    finally:
+        await after.stop()
+
+
+async def test_a_phone_that_cannot_list_its_messages_is_asked_again(phone: FakeSmsGatePhone) -> None:
+    phone.script("GET", "/messages", 500)
+    transport = SmsGateTransport("sim1", settings(phone))
+    await transport.start(RecordingSink())
+    try:
+        await eventually(
+            lambda: [p for m, p, _ in phone.requests if (m, p) == ("GET", "/messages")] == ["/messages"] * 2
+        )
+        assert phone.unused() == []
+    finally:
+        await transport.stop()
