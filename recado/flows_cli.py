@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import click
 
-from recado import flows_check, flows_import, flows_try
-from server.cli_flows import load_command
+from recado.lazy import LazyGroup
 
 
-@click.group("flows")
+@click.group(
+    "flows",
+    cls=LazyGroup,
+    commands={
+        "check": "recado.flows_check:check_command",
+        "import": "recado.flows_import:import_command",
+        "try": "recado.flows_try:try_command",
+        "load": "server.cli_flows:load_command",  # the server's database: imported only for a load
+    },
+)
 def flows_group() -> None:
     """Check, try and import conversation flows."""
-
-
-flows_group.add_command(flows_check.check_command)
-flows_group.add_command(flows_import.import_command)
-flows_group.add_command(flows_try.try_command)
-flows_group.add_command(load_command)

@@ -126,15 +126,3 @@ def server_command(
 ) -> None:
     """Run the recado server."""
     serve(make_config(data_dir, config_file, host=host, port=port))
-
-
-def register(group: click.Group) -> None:
-    from server import cli_contacts, cli_tokens
-
-    for command in (
-        init_command,
-        server_command,
-        cli_tokens.token_group,
-        cli_contacts.contacts_group,
-    ):
-        group.add_command(command)
