@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import sqlite3
 from pathlib import Path
@@ -37,6 +39,60 @@ async def test_the_file_is_wal_with_full_sync(spool: Spool, tmp_path: Path) -> N
     with sqlite3.connect(tmp_path / "spool.sqlite3") as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert (await (await spool._db.execute("PRAGMA synchronous")).fetchone()) == (2,)  # FULL
+
+
+# --- group commit -------------------------------------------------------------------------------------------
+
+
+def committed_inbound(path: Path) -> set[str]:
+    """What another process would find in the file: committed rows only."""
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        return {row[0] for row in conn.execute("SELECT identity FROM inbound")}
+
+
+async def test_writers_at_the_same_moment_share_commits_and_each_returns_committed(
+    spool: Spool, tmp_path: Path
+) -> None:
+    statements: list[str] = []
+    await spool._db.set_trace_callback(statements.append)
+    stored = await asyncio.gather(*(spool.add_inbound(f"modem-{n}", sms(f"s{n}")) for n in range(32)))
+    assert all(stored)
+    assert committed_inbound(tmp_path / "spool.sqlite3") == {f"s{n}" for n in range(32)}
+    commits = statements.count("COMMIT")
+    assert 1 <= commits < 8, f"{commits} commits for 32 writers arriving together"
+
+
+async def test_a_writer_that_fails_loses_only_its_own_work(spool: Spool, tmp_path: Path) -> None:
+    async def failing() -> None:
+        async with spool._transaction() as db:
+            await db.execute(
+                "INSERT INTO meta (key, value) VALUES ('half-written', 'x')",
+            )
+            raise RuntimeError("the writer fails half-way")
+
+    results = await asyncio.gather(
+        spool.add_inbound("modem-1", sms("before")),
+        failing(),
+        spool.add_inbound("modem-1", sms("after")),
+        return_exceptions=True,
+    )
+    assert results[0] is True
+    assert isinstance(results[1], RuntimeError)
+    assert results[2] is True
+    assert committed_inbound(tmp_path / "spool.sqlite3") == {"before", "after"}
+    with contextlib.closing(sqlite3.connect(tmp_path / "spool.sqlite3")) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM meta WHERE key = 'half-written'").fetchone() == (0,)
+
+
+async def test_a_writer_cancelled_while_its_commit_is_on_its_way_does_not_cancel_the_others(
+    spool: Spool, tmp_path: Path
+) -> None:
+    writers = [asyncio.create_task(spool.add_inbound("modem-1", sms(f"c{n}"))) for n in range(5)]
+    await asyncio.sleep(0)  # every writer has started and waits for the lock or the commit
+    writers[2].cancel()
+    results = await asyncio.gather(*writers, return_exceptions=True)
+    assert [r for i, r in enumerate(results) if i != 2] == [True] * 4
+    assert {"c0", "c1", "c3", "c4"} <= committed_inbound(tmp_path / "spool.sqlite3")
 
 
 async def test_inbound_is_stored_once_per_channel_and_identity(spool: Spool) -> None:
