@@ -27,7 +27,7 @@ SMS_OUT = 2_000
 TARGET_RSS_MB = 60
 
 
-def _proc(pid: int) -> tuple[float, float, float]:
+def process_usage(pid: int) -> tuple[float, float, float]:
     """(cpu seconds, current RSS MB, peak RSS MB) of a process."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
@@ -38,18 +38,30 @@ def _proc(pid: int) -> tuple[float, float, float]:
     return cpu, int(status["VmRSS"].split()[0]) / 1024, int(status["VmHWM"].split()[0]) / 1024
 
 
-def _config(root: Path, url: str) -> Path:
-    channels = "".join(
-        f'\n[[channels]]\nid = "fake-{n}"\nkind = "fake"\ndirectory = "{root / f"radio-{n}"}"\npoll_interval = 0.05\n'
-        for n in range(CHANNELS)
+def gateway_config(root: Path, url: str, channels: list[dict[str, object]]) -> Path:
+    """A gateway.toml in ``root`` for the loopback fake server: quick link and dispatch timings."""
+    tables = "".join(
+        "\n[[channels]]\n" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in channel.items())
+        for channel in channels
     )
     path = root / "gateway.toml"
     path.write_text(
         f'server = "{url}"\ntoken = "{TOKEN}"\nspool = "{root / "gateway.sqlite3"}"\n'
         "[link]\nwait_s = 1.0\nbackoff_min_s = 0.05\nbackoff_max_s = 0.5\nlease_horizon_s = 600\n"
-        f"[dispatch]\nidle_s = 0.2\n{channels}"
+        f"[dispatch]\nidle_s = 0.2\n{tables}"
     )
     return path
+
+
+def _config(root: Path, url: str) -> Path:
+    return gateway_config(
+        root,
+        url,
+        [
+            {"id": f"fake-{n}", "kind": "fake", "directory": str(root / f"radio-{n}"), "poll_interval": 0.05}
+            for n in range(CHANNELS)
+        ],
+    )
 
 
 async def _run() -> dict[str, float | int]:
@@ -67,7 +79,7 @@ async def _run() -> dict[str, float | int]:
         while not server.requests:  # noqa: ASYNC110 - the gateway process changes this; no event to await
             await asyncio.sleep(0.05)
         await asyncio.sleep(1.0)
-        cpu_idle, rss_idle, _ = _proc(process.pid)
+        cpu_idle, rss_idle, _ = process_usage(process.pid)
         at = dt.datetime(2027, 3, 1, 8, 0, tzinfo=dt.UTC).isoformat()
         started = time.monotonic()
         for i in range(SMS_IN):
@@ -83,7 +95,7 @@ async def _run() -> dict[str, float | int]:
         while not done():  # noqa: ASYNC110 - as above
             await asyncio.sleep(0.1)
         elapsed = time.monotonic() - started
-        cpu_busy, rss_after, rss_peak = _proc(process.pid)
+        cpu_busy, rss_after, rss_peak = process_usage(process.pid)
     finally:
         process.terminate()
         await process.wait()

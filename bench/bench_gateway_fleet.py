@@ -19,11 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.bench_gateway import _proc
+from bench.bench_gateway import process_usage, gateway_config
 from bench.bench_modem import SimulatorHost
 from bench.common import write_result
-from gateway.simulator import FaultPlan, Timing, VirtualModem
-from tests.gateway.process.fakeserver import TOKEN, FakeServer
+from gateway.simulator import Timing
+from tests.gateway.process.fakeserver import FakeServer
 
 FLEET = 32
 PARTS_EACH = 30
@@ -32,18 +32,20 @@ TARGET_SCALING = 0.95
 
 
 def _config(root: Path, url: str, links: list[Path]) -> Path:
-    channels = "".join(
-        f'\n[[channels]]\nid = "modem-{n}"\nkind = "modem"\nport = "{link}"\n'
-        "status_reports = false\nsweep_interval = 3600\n"
-        for n, link in enumerate(links)
+    return gateway_config(
+        root,
+        url,
+        [
+            {
+                "id": f"modem-{n}",
+                "kind": "modem",
+                "port": str(link),
+                "status_reports": False,
+                "sweep_interval": 3600,
+            }
+            for n, link in enumerate(links)
+        ],
     )
-    path = root / "gateway.toml"
-    path.write_text(
-        f'server = "{url}"\ntoken = "{TOKEN}"\nspool = "{root / "gateway.sqlite3"}"\n'
-        "[link]\nwait_s = 1.0\nbackoff_min_s = 0.05\nbackoff_max_s = 0.5\nlease_horizon_s = 600\n"
-        f"[dispatch]\nidle_s = 0.2\n{channels}"
-    )
-    return path
 
 
 async def _run(links: list[Path]) -> dict[str, float | int]:
@@ -59,7 +61,7 @@ async def _run(links: list[Path]) -> dict[str, float | int]:
         # Every channel healthy (the modems answered and registered) before the clock starts.
         while len([c for c in server.channels.values() if c.get("healthy")]) < len(links):  # noqa: ASYNC110
             await asyncio.sleep(0.1)
-        cpu_idle, rss_idle, _ = _proc(process.pid)
+        cpu_idle, rss_idle, _ = process_usage(process.pid)
         started = time.monotonic()
         total = PARTS_EACH * len(links)
         for i in range(total):
@@ -78,7 +80,7 @@ async def _run(links: list[Path]) -> dict[str, float | int]:
             if time.monotonic() - reported > 10:
                 break
             await asyncio.sleep(0.1)
-        cpu_busy, _, rss_peak = _proc(process.pid)
+        cpu_busy, _, rss_peak = process_usage(process.pid)
     finally:
         process.terminate()
         await process.wait()
@@ -104,23 +106,12 @@ def main() -> None:
     host = SimulatorHost()
     with tempfile.TemporaryDirectory() as tmp:
         links = [Path(tmp) / f"ttyFleet{i}" for i in range(FLEET)]
-
-        async def start() -> list[VirtualModem]:
-            return [
-                await VirtualModem(None, FaultPlan(timing=timing), seed=i, link=link).start()
-                for i, link in enumerate(links)
-            ]
-
-        modems = host.run(start())
+        modems = host.start_modems(links, timing)
         try:
             one = asyncio.run(_run(links[:1]))
             fleet = asyncio.run(_run(links))
         finally:
-
-            async def stop() -> None:
-                await asyncio.gather(*(m.stop() for m in modems))
-
-            host.run(stop())
+            host.stop_modems(modems)
             host.close()
     one_rate = float(one["parts_per_minute"])
     fleet_rate = float(fleet["parts_per_minute"])

@@ -41,6 +41,23 @@ class SimulatorHost:
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(60)
 
+    def start_modems(self, links: list[Path], timing: Timing) -> list[VirtualModem]:
+        """One virtual modem on each of ``links``, taking ``timing`` to answer."""
+
+        async def start() -> list[VirtualModem]:
+            return [
+                await VirtualModem(None, FaultPlan(timing=timing), seed=i, link=link).start()
+                for i, link in enumerate(links)
+            ]
+
+        return self.run(start())
+
+    def stop_modems(self, modems: list[VirtualModem]) -> None:
+        async def stop() -> None:
+            await asyncio.gather(*(m.stop() for m in modems))
+
+        self.run(stop())
+
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
@@ -93,23 +110,12 @@ def main() -> None:
     host = SimulatorHost()
     with tempfile.TemporaryDirectory() as tmp:
         links = [Path(tmp) / f"ttyBench{i}" for i in range(FLEET)]
-
-        async def start() -> list[VirtualModem]:
-            return [
-                await VirtualModem(None, FaultPlan(timing=timing), seed=i, link=link).start()
-                for i, link in enumerate(links)
-            ]
-
-        modems = host.run(start())
+        modems = host.start_modems(links, timing)
         try:
             one = asyncio.run(drive(links[:1], SINGLE_PARTS))
             fleet = asyncio.run(drive(links, FLEET_PARTS))
         finally:
-
-            async def stop() -> None:
-                await asyncio.gather(*(m.stop() for m in modems))
-
-            host.run(stop())
+            host.stop_modems(modems)
             host.close()
     one_rate = one["parts"] / one["wall_s"] * 60
     fleet_rate = fleet["parts"] / fleet["wall_s"] * 60
