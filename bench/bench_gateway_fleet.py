@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.bench_gateway import process_usage, gateway_config
+from bench.bench_gateway import gateway_config, process_usage
 from bench.bench_modem import SimulatorHost
 from bench.common import write_result
 from gateway.simulator import Timing
