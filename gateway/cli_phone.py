@@ -7,8 +7,11 @@ and pairing a phone that moved to another address updates the address. The comma
 ``[[channels]]`` entries for ``gateway.toml``: one per SIM, each naming the phone, so the password stays in
 the phone book (``phones.json``, mode 0600) and not in the configuration.
 
-For apps that call the gateway (EnvayaSMS, SMSSync) there is nothing to ask: pairing makes a secret and
-prints what to type into the app, with the URL also as a QR code (any QR reader on the phone can copy it).
+For apps that call the gateway (EnvayaSMS, SMSSync, SMSGate in private-server mode) there is nothing to ask:
+pairing makes a secret and prints what to type into the app, with the URL also as a QR code (any QR reader
+on the phone can copy it). SMSGate in private-server mode talks HTTPS only, so pairing it also makes the
+gateway's local certificate authority and server certificate (:mod:`gateway.tls`) and says how to install
+the CA on the phone; ``recado phone ca`` exports it again.
 
 Android lets an app send 30 SMS parts per check period. ``--raised-limit`` records that the technician
 raised it with adb (docs/technicians.md); the printed channel entries carry the limit either way.
@@ -33,8 +36,10 @@ import aiohttp
 import click
 import segno
 
+from gateway import tls
 from gateway.android_bridge import phones as phone_book
 from gateway.android_bridge.phones import Phone, PhoneBookError, Sim
+from gateway.android_bridge.smsgate_private_api import default_path as smsgate_private_path
 
 
 class PairingError(click.ClickException):
@@ -126,7 +131,8 @@ def _channel_entries(phone: Phone) -> str:
     "--url",
     "public_url",
     default=None,
-    help="EnvayaSMS/SMSSync: the URL the phone calls, e.g. http://192.168.1.2:8090.",
+    help="Apps that call the gateway: where the phone reaches it, e.g. http://192.168.1.2:8090 "
+    "(SMSGate private server: https://192.168.1.2:8443).",
 )
 @click.option(
     "--raised-limit",
@@ -162,10 +168,7 @@ def pair(
     if app == "smsgate-local":
         phone = _pair_smsgate_local(phones, host, port, user, password, name)
     elif app == "smsgate-cloud":
-        raise click.ClickException(
-            "SMSGate private-server mode is not available in this version: use --app smsgate-local "
-            "(the phone on the site's network) instead"
-        )
+        phone = _pair_smsgate_cloud(phones, name, public_url, path, explicit_book=book is not None)
     else:
         phone = _pair_dial_in(phones, app, name, public_url)
     if raised_limit is not None:
@@ -245,10 +248,7 @@ def _pair_dial_in(phones: dict[str, Phone], app: str, name: str | None, public_u
     click.echo(f"In the {app} app on the phone, enter:\n  Server URL: {endpoint}\n  {label}: {secret}")
     if app == "smssync":
         click.echo("  and switch on the app's Message Results API")
-    qr = io.StringIO()
-    segno.make(endpoint, error="m").terminal(out=qr, compact=True)
-    click.echo("\nThe URL as a QR code (scan it with the phone's camera and copy it into the app):")
-    click.echo(qr.getvalue())
+    _echo_qr(endpoint)
     secret_key = "password" if app == "envaya" else "secret"
     click.echo("Add to gateway.toml:\n")
     click.echo(
@@ -268,6 +268,96 @@ def _pair_dial_in(phones: dict[str, Phone], app: str, name: str | None, public_u
         )
     )
     return Phone(key=name, app=app, url=endpoint, password=secret, name=name, paired_at=_now())
+
+
+def _echo_qr(url: str) -> None:
+    qr = io.StringIO()
+    segno.make(url, error="m").terminal(out=qr, compact=True)
+    click.echo("\nThe URL as a QR code (scan it with the phone's camera and copy it into the app):")
+    click.echo(qr.getvalue())
+
+
+def _pair_smsgate_cloud(
+    phones: dict[str, Phone], name: str | None, public_url: str | None, book: Path, *, explicit_book: bool
+) -> Phone:
+    if not name or not public_url:
+        raise click.UsageError(
+            "--app smsgate-cloud needs --name (the phone's name) and --url (https://ADDRESS:PORT the phone dials)"
+        )
+    parts = urlsplit(public_url)
+    if parts.scheme != "https" or not parts.hostname:
+        raise click.UsageError(f"--url {public_url!r} is not an https:// URL (the app refuses plain HTTP)")
+    if name in phones:
+        raise click.ClickException(f"a phone named {name!r} is already paired")
+    directory = book.parent / "tls"
+    try:
+        tls.ensure_server(directory, [parts.hostname])
+    except tls.TlsError as error:
+        raise click.ClickException(str(error)) from error
+    ca_file = tls.ca_paths(directory)[0]
+    token = secrets.token_urlsafe(18)
+    api_url = public_url.rstrip("/") + smsgate_private_path(name)
+    click.echo(
+        "\n".join(
+            [
+                "1. Install the gateway's certificate authority on the phone (once per phone):",
+                f"   copy {ca_file} to the phone (USB cable, or: adb push {ca_file} /sdcard/Download/recado-ca.crt),",
+                "   then Settings > Security > Encryption & credentials > Install a certificate > CA certificate,",
+                "   and pick the file. Under Trusted credentials > User it shows this SHA-256 fingerprint:",
+                f"   {tls.fingerprint(ca_file)}",
+                "2. In SMSGate: Settings > Cloud server, enter",
+                f"   API URL: {api_url}",
+                f"   Private token: {token}",
+                "   and set Notification channel to SSE only. Restart the app, choose Cloud server, tap Online.",
+                "   The phone needs a connection Android calls validated (with internet) on Android 8 and later:",
+                "   see docs/android.md.",
+            ]
+        )
+    )
+    _echo_qr(api_url)
+    click.echo("Add to gateway.toml (for a second SIM, copy it with sim = 2 and another id):\n")
+    click.echo(
+        "\n".join(
+            [
+                "[[channels]]",
+                f"id = {json.dumps(name[:58].replace(' ', '-') + '-sim1')}",
+                'kind = "smsgate-private"',
+                f'listen = "0.0.0.0:{parts.port or 443}"',
+                f"url = {json.dumps(api_url)}",
+                f"phone = {json.dumps(name)}   # the private token is read from the phone book",
+                *([f"phones_file = {json.dumps(str(book.resolve()))}"] if explicit_book else []),
+                "sim = 1",
+                f"window_max = {phone_book.ANDROID_MAX_COUNT}",
+                f"window_s = {phone_book.ANDROID_CHECK_PERIOD_S}",
+                "",
+            ]
+        )
+    )
+    return Phone(key=name, app="smsgate-cloud", url=api_url, password=token, name=name, paired_at=_now())
+
+
+@phone_group.command("ca")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the CA certificate here (e.g. a USB stick) instead of printing it.",
+)
+@_book_option
+def export_ca(out: Path | None, book: Path | None) -> None:
+    """The certificate authority phones install to trust the gateway's HTTPS (SMSGate private server)."""
+    directory = (book or phone_book.default_path()).parent / "tls"
+    try:
+        ca_file = tls.ensure_ca(directory)
+    except tls.TlsError as error:
+        raise click.ClickException(str(error)) from error
+    pem = ca_file.read_text(encoding="ascii")
+    if out is None:
+        click.echo(pem, nl=False)
+    else:
+        out.write_text(pem, encoding="ascii")
+        click.echo(f"wrote {out}")
+    click.echo(f"SHA-256 fingerprint: {tls.fingerprint(ca_file)}", err=out is None)
 
 
 @phone_group.command("list")

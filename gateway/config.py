@@ -46,6 +46,9 @@ from gateway.link import LinkSettings
 TOKEN_ENV = "RECADO_GATEWAY_TOKEN"  # noqa: S105 - the variable's name, not a token
 CHANNEL_ID = re.compile(r"^[!-~]{1,64}$")
 LIMIT_KEYS = frozenset(f.name for f in dataclasses.fields(ChannelLimits))
+# Kinds the server knows by another name (its channel kinds are modem, smsgate, envaya, smssync): the name
+# picks the default limits, so an SMSGate phone in private-server mode gets Android's limit like any phone.
+LINK_KINDS = {"smsgate-private": "smsgate"}
 _TOP_KEYS = frozenset(
     {
         "server",
@@ -258,7 +261,7 @@ def _channel(entry: dict[str, Any], index: int) -> ChannelConfig:
             )
         else:
             options[key] = value
-    link_kind = str(options.get("link_kind", kind))
+    link_kind = str(options.get("link_kind", LINK_KINDS.get(kind, kind)))
     defaults = ChannelLimits.default_for(link_kind)
     return _checked(ChannelConfig(name, kind, dataclasses.replace(defaults, **limits), options))
 

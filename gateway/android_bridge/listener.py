@@ -1,7 +1,9 @@
-"""The HTTP listener the phones that dial in talk to (EnvayaSMS, SMSSync, SMSGate webhooks).
+"""The HTTP listener the phones that dial in talk to (EnvayaSMS, SMSSync, SMSGate webhooks, SMSGate's mobile
+API in private-server mode).
 
 Several channels may share one address: each mounts its own path, and the listener runs while any channel
-holds it. What arrives is hostile until proven otherwise, so:
+holds it. An address is served either over HTTPS (the channel that starts it brings the TLS context, see
+:mod:`gateway.tls`) or plain, never both. What arrives is hostile until proven otherwise, so:
 
 - bodies are capped (``MAX_BODY``: an SMS and its envelope fit many times over) and a bigger one is refused
   with 413 before it is read;

@@ -481,7 +481,7 @@ class SmsGatePhone:
                 self._inbox_from = min(self._inbox_from, created.timestamp())
                 return spooled
             spooled += 1
-            _remember(self._seen_inbox, sms.identity, SEEN_INBOX)
+            remember_id(self._seen_inbox, sms.identity, SEEN_INBOX)
             self._inbox_from = max(self._inbox_from, created.timestamp())
         return spooled
 
@@ -552,7 +552,7 @@ class SmsGatePhone:
             return listeners.refuse(request, 400, "no event id or event", self._name)
         if event_id in self._seen_events:
             return web.json_response({"status": "duplicate"})
-        _remember(self._seen_events, event_id, SEEN_EVENTS)
+        remember_id(self._seen_events, event_id, SEEN_EVENTS)
         message_id = payload.get("messageId") if isinstance(payload, dict) else None
         if event == "sms:received" or (event.startswith("sms:") and message_id in self.tracked):
             self.wake()
@@ -591,7 +591,7 @@ class SmsGatePhone:
             return ChannelHealth(healthy=False, detail=f"GET /health answered {status}")
         found = answer.get("checks")
         checks: dict[str, Any] = found if isinstance(found, dict) else {}
-        battery = _check_value(checks, "battery:level")
+        battery = health_check_value(checks, "battery:level")
         verdict = answer.get("status")
         if self.device_id is None:
             await self._introduce()
@@ -635,7 +635,7 @@ class SmsGatePhone:
         await self.follow_tracked()
 
 
-def _check_value(checks: Mapping[str, Any], name: str) -> int | None:
+def health_check_value(checks: Mapping[str, Any], name: str) -> int | None:
     check = checks.get(name)
     value = check.get("observedValue") if isinstance(check, dict) else check
     if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 100:
@@ -655,7 +655,7 @@ def _inbound_from(item: Mapping[str, Any], created: dt.datetime) -> InboundSMS |
     return InboundSMS(identity=identity, sender=sender, text=text, received_at=created, recipient=recipient)
 
 
-def _remember(seen: OrderedDict[str, None], key: str, limit: int) -> None:
+def remember_id(seen: OrderedDict[str, None], key: str, limit: int) -> None:
     seen[key] = None
     while len(seen) > limit:
         seen.popitem(last=False)

@@ -29,7 +29,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 Priority = Literal["reply", "alert", "bulk"]
 SendStatus = Literal["accepted", "sent", "failed", "unknown"]
 LaterStatus = Literal["sent", "delivered", "failed"]
-Kind = Literal["modem", "smsgate", "envaya", "smssync", "fake"]
+Kind = Literal["modem", "smsgate", "smsgate-private", "envaya", "smssync", "fake"]
 
 
 @dataclass(frozen=True)
@@ -117,6 +117,7 @@ _BUILT_IN = {
     "fake": "gateway.transports.fake",
     "modem": "gateway.transports.modem",
     "smsgate": "gateway.android_bridge.smsgate_local",
+    "smsgate-private": "gateway.android_bridge.smsgate_private",
     "envaya": "gateway.android_bridge.envaya",
     "smssync": "gateway.android_bridge.smssync",
 }

@@ -148,6 +148,11 @@ async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
 
 def load_tables() -> list[Case]:
     """Import every app's table (each registers its rig and cases on import)."""
-    from tests.gateway.android import cases_envaya, cases_smsgate, cases_smssync  # noqa: F401
+    from tests.gateway.android import (  # noqa: F401
+        cases_envaya,
+        cases_smsgate,
+        cases_smsgate_private,
+        cases_smssync,
+    )
 
     return CASES

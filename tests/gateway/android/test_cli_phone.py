@@ -12,10 +12,15 @@ from pathlib import Path
 
 import pytest
 
+from gateway import tls
 from gateway.android_bridge import phones as phone_book
 from gateway.android_bridge.smsgate_local import settings_from
+from gateway.android_bridge.smsgate_private import SmsGatePrivateTransport
+from gateway.android_bridge.smsgate_private import settings_from as private_settings
 from gateway.config import load_config
 from tests.gateway.android.fake_smsgate import FakeSmsGatePhone
+from tests.gateway.android.fake_smsgate_private import FakeSmsGatePrivatePhone
+from tests.gateway.android.sink import RecordingSink
 
 pytestmark = pytest.mark.slow  # each command is a fresh interpreter
 RECADO = [sys.executable, "-m", "recado"]
@@ -138,11 +143,55 @@ async def test_a_dial_in_app_gets_a_secret_a_url_and_a_qr_code(tmp_path: Path) -
             str(book),
         )
     )[0] == 1
-    code, _, err = await recado(
-        "phone", "pair", "--app", "smsgate-cloud", "--name", "n", "--phones", str(book)
+
+
+async def test_smsgate_private_server_pairing_makes_the_ca_and_prints_what_the_phone_needs(
+    tmp_path: Path,
+) -> None:
+    book = tmp_path / "phones.json"
+    pair = ["phone", "pair", "--app", "smsgate-cloud", "--name", "lejos-1", "--phones", str(book)]
+    code, _, err = await recado(*pair, "--url", "http://127.0.0.1:8443")
+    assert code == 2
+    assert "not an https:// URL" in err
+    code, out, err = await recado(*pair, "--url", "https://127.0.0.1:8443")
+    assert code == 0, err
+    paired = phone_book.load(book)["lejos-1"]
+    assert paired.app == "smsgate-cloud"
+    token = paired.password
+    assert token is not None
+    api_url = "https://127.0.0.1:8443/smsgate-private/lejos-1"
+    assert f"API URL: {api_url}" in out
+    assert f"Private token: {token}" in out
+    ca_file = tls.ca_paths(tmp_path / "tls")[0]
+    assert tls.fingerprint(ca_file) in out
+    assert "SSE only" in out
+    assert "█" in out or "▀" in out  # the QR code
+    assert (await recado(*pair, "--url", "https://127.0.0.1:8443"))[0] == 1  # the same name twice
+    # `recado phone ca` hands out the same CA, for the phone's USB stick.
+    exported = tmp_path / "recado-ca.crt"
+    code, _, err = await recado("phone", "ca", "--phones", str(book), "--out", str(exported))
+    assert code == 0, err
+    assert exported.read_bytes() == ca_file.read_bytes()
+    # The printed entry is a working channel: the phone registers with the printed token and trusts the CA.
+    entry = tomllib.loads(out.split("another id):", 1)[1].split("saved in", 1)[0])["channels"][0]
+    assert (entry["kind"], entry["phone"], entry["sim"], entry["url"]) == (
+        "smsgate-private",
+        "lejos-1",
+        1,
+        api_url,
     )
-    assert code == 1
-    assert "private-server mode is not available" in err
+    options = {k: v for k, v in entry.items() if k not in ("id", "kind", "window_max", "window_s", "url")}
+    dial_in, private, sim = private_settings(entry["id"], {**options, "listen": "127.0.0.1:0"})
+    transport = SmsGatePrivateTransport(entry["id"], dial_in, private, sim=sim)
+    await transport.start(RecordingSink())
+    phone = FakeSmsGatePrivatePhone(transport.url, token, ca_file)
+    try:
+        await phone.start(listen=False)
+        assert phone.registrations == 1
+        assert (await transport.health()).healthy
+    finally:
+        await phone.stop()
+        await transport.stop()
 
 
 async def test_list_shows_health_battery_and_limits(phone: FakeSmsGatePhone, tmp_path: Path) -> None:
