@@ -25,9 +25,9 @@ import datetime as dt
 import io
 import json
 import secrets
-import sqlite3
 import time
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -37,9 +37,13 @@ import click
 import segno
 
 from gateway import tls
+from gateway.android_bridge import last_call, phone_status
 from gateway.android_bridge import phones as phone_book
+from gateway.android_bridge import smsgate_private_device as private_device
 from gateway.android_bridge.phones import Phone, PhoneBookError, Sim
+from gateway.android_bridge.smsgate_private import PHONE_APP as PRIVATE_APP
 from gateway.android_bridge.smsgate_private_api import default_path as smsgate_private_path
+from gateway.config import default_spool
 
 
 class PairingError(click.ClickException):
@@ -365,19 +369,20 @@ def export_ca(out: Path | None, book: Path | None) -> None:
     "--spool",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="The gateway's spool, for parts sent in the window.",
+    help="The gateway's spool, read only (default: the configuration's, else the usual place).",
 )
 @click.option(
     "--config",
     "config_file",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     default=None,
-    help="gateway.toml, to know which channel is which SIM.",
+    help="gateway.toml, to know which channel is which SIM and who the queued messages wait for.",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per phone.")
 @_book_option
 def list_phones(spool: Path | None, config_file: Path | None, as_json: bool, book: Path | None) -> None:
-    """Each phone and SIM: health, battery, last seen, parts sent in the current window, limit, queue."""
+    """Each phone and SIM: registered, health, battery, last seen, parts sent in the current window against
+    the limit, and the messages waiting for it."""
     path = book or phone_book.default_path()
     try:
         phones = phone_book.load(path)
@@ -386,68 +391,139 @@ def list_phones(spool: Path | None, config_file: Path | None, as_json: bool, boo
     if not phones:
         click.echo(f"no phones paired ({path})")
         return
-    channels = _channels_by_phone(config_file)
-    rows = asyncio.run(_rows(list(phones.values()), channels, spool))
+    setup = _gateway_setup(config_file)
+    now = time.time()
+    spool_path = spool or setup.spool or default_spool()
+    view: phone_status.SpoolView | None = None
+    try:
+        view = phone_status.read_spool(spool_path, setup.windows(phones), setup.channel_ids, now)
+    except phone_status.SpoolReadError as error:
+        click.echo(f"{error}: no parts or queue figures", err=True)
+    rows = asyncio.run(_rows(list(phones.values()), setup, view, path, now))
     for row in rows:
         if as_json:
             click.echo(json.dumps(row, ensure_ascii=False))
-            continue
-        click.echo(
-            f"{row['phone']} ({row['app']}) {row['health']}, battery {row['battery'] if row['battery'] is not None else '?'}%, "
-            f"last seen {row['last_seen'] or 'never'}"
-        )
-        for channel in row["channels"]:
+        else:
+            _echo_row(row)
+    if view is not None and not as_json:
+        own = sum(view.waiting.own.values())
+        if setup.channel_ids:
             click.echo(
-                f"  {channel['id']} SIM {channel['sim'] or '-'}: {channel['parts_in_window']} of {channel['limit']} parts "
-                f"in the last {channel['window_s']} s, {channel['queue']} queued"
+                f"spool: {own} message(s) waiting for a channel of their own, {view.waiting.any} for any channel"
+            )
+        else:
+            click.echo(
+                f"spool: {own + view.waiting.any} message(s) waiting (give --config to say for which SIM)"
             )
 
 
-def _channels_by_phone(config_file: Path | None) -> dict[str, list[dict[str, Any]]]:
+def _echo_row(row: dict[str, Any]) -> None:
+    battery = f"{row['battery']}%" if row["battery"] is not None else "?"
+    registered = ""
+    if row["registered"] is not None:
+        registered = f"registered {_when(row['registered_at'])}, " if row["registered"] else ""
+    click.echo(
+        f"{row['phone']} ({row['app']}): {registered}{row['health']}, battery {battery}, "
+        f"last seen {_when(row['last_seen']) if row['last_seen'] else 'never'}"
+    )
+    for channel in row["channels"]:
+        parts = channel["parts_in_window"] if channel["parts_in_window"] is not None else "?"
+        line = (
+            f"  {channel['id']} SIM {channel['sim'] or '-'}: {parts} of {channel['limit']} parts in the last "
+            f"{phone_status.duration(channel['window_s'])}"
+        )
+        if channel["waiting_for_this_sim"] is not None:
+            line += (
+                f"; waiting: {channel['waiting_for_this_sim']} for this SIM, "
+                f"{channel['waiting_for_any']} for any channel"
+            )
+        if channel["problem"]:
+            line += f"; {channel['problem']}"
+        click.echo(line)
+    if row.get("with_phone"):
+        click.echo(f"  {row['with_phone']} message(s) handed to the phone, not yet reported sent or failed")
+
+
+def _when(iso: str) -> str:
+    return dt.datetime.fromisoformat(iso).astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _iso(at: float) -> str:
+    return dt.datetime.fromtimestamp(at, dt.UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class _GatewaySetup:
+    """What ``recado phone list`` needs from gateway.toml (read as it is: the file may name a token file this
+    user cannot read, which the list has no use for)."""
+
+    by_phone: dict[str, list[dict[str, Any]]]
+    channel_ids: frozenset[str]
+    spool: Path | None
+
+    def windows(self, phones: dict[str, Phone]) -> dict[str, float]:
+        return {
+            str(entry["id"]): float(entry.get("window_s", phone.check_period_s))
+            for key, phone in phones.items()
+            for entry in self.by_phone.get(key, [])
+        }
+
+
+def _gateway_setup(config_file: Path | None) -> _GatewaySetup:
     if config_file is None:
-        return {}
+        return _GatewaySetup({}, frozenset(), None)
     try:
         data = tomllib.loads(config_file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise click.ClickException(f"cannot read {config_file}: {error}") from error
-    found: dict[str, list[dict[str, Any]]] = {}
+    by_phone: dict[str, list[dict[str, Any]]] = {}
+    ids: set[str] = set()
     for entry in data.get("channels", []):
-        if isinstance(entry, dict) and isinstance(entry.get("phone"), str):
-            found.setdefault(entry["phone"], []).append(entry)
-    return found
+        if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+            continue
+        for key in ("window_s", "window_max", "quiet_after_s"):
+            value = entry.get(key, 1)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise click.ClickException(
+                    f"{config_file}: channel {entry['id']!r}: {key} must be a positive number"
+                )
+        ids.add(entry["id"])
+        if isinstance(entry.get("phone"), str):
+            by_phone.setdefault(entry["phone"], []).append(entry)
+    spool = data.get("spool")
+    return _GatewaySetup(by_phone, frozenset(ids), Path(spool) if isinstance(spool, str) and spool else None)
 
 
 async def _rows(
-    phones: list[Phone], channels: dict[str, list[dict[str, Any]]], spool: Path | None
+    phones: list[Phone], setup: _GatewaySetup, view: phone_status.SpoolView | None, book: Path, now: float
 ) -> list[dict[str, Any]]:
+    states = await asyncio.gather(
+        *(
+            _ask_phone(phone)
+            if phone.app == "smsgate-local"
+            else asyncio.to_thread(_dial_in_state, phone, setup.by_phone.get(phone.key, []), book, now)
+            for phone in phones
+        )
+    )
     rows = []
-    for phone in phones:
-        health, battery, last_seen = "unknown (the phone calls the gateway)", None, None
-        if phone.app == "smsgate-local" and phone.url:
-            try:
-                answer = await probe_smsgate(
-                    phone.url, phone.user or "sms", phone.password or "", timeout_s=3.0
-                )
-                status = answer["health"].get("status", "?")
-                health = f"health {status}"
-                level = (answer["health"].get("checks") or {}).get("battery:level")
-                value = level.get("observedValue") if isinstance(level, dict) else None
-                battery = value if isinstance(value, int) else None
-                last_seen = _now()
-            except PairingError:
-                health = "not answering"
+    for phone, state in zip(phones, states, strict=True):
         entries = []
-        for entry in channels.get(phone.key, []):
-            window_s = int(entry.get("window_s", phone.check_period_s))
-            parts, queue = _usage(spool, str(entry.get("id")), window_s)
+        for entry in setup.by_phone.get(phone.key, []):
+            channel_id = str(entry.get("id"))
+            sim = entry.get("sim")
+            sims = state.get("sims")
             entries.append(
                 {
-                    "id": entry.get("id"),
-                    "sim": entry.get("sim"),
-                    "parts_in_window": parts,
+                    "id": channel_id,
+                    "sim": sim,
+                    "parts_in_window": view.parts_in_window.get(channel_id) if view else None,
                     "limit": int(entry.get("window_max", phone.sms_limit)),
-                    "window_s": window_s,
-                    "queue": queue,
+                    "window_s": int(entry.get("window_s", phone.check_period_s)),
+                    "waiting_for_this_sim": view.waiting.own.get(channel_id, 0) if view else None,
+                    "waiting_for_any": view.waiting.any if view else None,
+                    "problem": f"SIM {sim} is not in the phone"
+                    if isinstance(sim, int) and sims and sim not in sims
+                    else None,
                 }
             )
         rows.append(
@@ -456,31 +532,89 @@ async def _rows(
                 "key": phone.key,
                 "app": phone.app,
                 "url": phone.url,
-                "health": health,
-                "battery": battery,
-                "last_seen": last_seen,
-                "sims": [s.sim_number for s in phone.sims],
+                "registered": state.get("registered"),
+                "registered_at": state.get("registered_at"),
+                "healthy": state["healthy"],
+                "health": state["health"],
+                "battery": state.get("battery"),
+                "last_seen": state.get("last_seen"),
+                "sims": [s.sim_number for s in phone.sims] or state.get("sims") or [],
                 "limit": phone.sms_limit,
                 "check_period_s": phone.check_period_s,
                 "channels": entries,
+                **({"with_phone": state["with_phone"]} if "with_phone" in state else {}),
             }
         )
     return rows
 
 
-def _usage(spool: Path | None, channel: str, window_s: int) -> tuple[int | None, int | None]:
-    """Read the spool without opening it for writing (the gateway may be running)."""
-    if spool is None or not spool.exists():
-        return None, None
+async def _ask_phone(phone: Phone) -> dict[str, Any]:
+    """An SMSGate phone on the site's network is asked live; it is seen now or not at all."""
+    url = phone.url or ""
     try:
-        with sqlite3.connect(f"file:{spool}?mode=ro", uri=True, timeout=2.0) as db:
-            parts = db.execute(
-                "SELECT COALESCE(SUM(parts), 0) FROM outbound WHERE channel = ? AND handed_at >= ?",
-                (channel, time.time() - window_s),
-            ).fetchone()[0]
-            queue = db.execute(
-                "SELECT COUNT(*) FROM outbound WHERE state = 'queued' AND hint = ?", (channel,)
-            ).fetchone()[0]
-    except sqlite3.Error:
-        return None, None
-    return int(parts), int(queue)
+        answer = await probe_smsgate(url, phone.user or "sms", phone.password or "", timeout_s=3.0)
+    except PairingError as error:
+        return {"registered": None, "healthy": False, "health": f"not answering: {error.message}"}
+    device = answer["device"]
+    if device["id"] != phone.key:
+        return {
+            "registered": None,
+            "healthy": False,
+            "health": f"a different phone answers at {url}: pair both phones again",
+        }
+    status = answer["health"].get("status", "?")
+    level = (answer["health"].get("checks") or {}).get("battery:level")
+    value = level.get("observedValue") if isinstance(level, dict) else None
+    return {
+        "registered": None,
+        "healthy": status != "fail",
+        "health": f"answers, health {status}",
+        "battery": value if isinstance(value, int) and not isinstance(value, bool) else None,
+        "last_seen": _iso(time.time()),
+        "sims": [s["simNumber"] for s in device.get("simCards") or [] if isinstance(s, dict)],
+    }
+
+
+def _dial_in_state(phone: Phone, entries: list[dict[str, Any]], book: Path, now: float) -> dict[str, Any]:
+    """A phone that calls the gateway, as the gateway last recorded it (running or not)."""
+    channel_book = Path(str(entries[0]["phones_file"])) if entries and entries[0].get("phones_file") else book
+    quiet_after_s = float(entries[0].get("quiet_after_s", phone_status.QUIET_AFTER_S)) if entries else 300.0
+    state: dict[str, Any] = {"registered": None}
+    push = False
+    try:
+        call = last_call.read(last_call.path_for(channel_book, phone.key))
+    except last_call.LastCallError as error:
+        return {**state, "healthy": False, "health": str(error)}
+    if phone.app == PRIVATE_APP:
+        state_dir = Path(str(entries[0]["state_dir"])) if entries and entries[0].get("state_dir") else None
+        directory = state_dir or private_device.default_state_dir(channel_book)
+        try:
+            registration = private_device.load(private_device.path_for(directory, phone.key))
+            handed = private_device.load_messages(private_device.messages_path_for(directory, phone.key))
+        except private_device.RegistrationError as error:
+            return {**state, "healthy": False, "health": str(error)}
+        if registration is None:
+            return {
+                "registered": False,
+                "healthy": False,
+                "health": "never registered: enter the API URL and private token in the app",
+            }
+        state.update(
+            registered=True,
+            registered_at=_iso(registration.registered_at),
+            sims=registration.sims,
+            with_phone=len(handed),
+        )
+        push = registration.push_token
+        call = call or last_call.LastCall(registration.registered_at)  # registered before calls were kept
+    health = phone_status.call_health(call, now, quiet_after_s)
+    text = health.health
+    if push:
+        text += "; the app uses push notifications: set it to SSE only"
+    return {
+        **state,
+        "healthy": health.healthy,
+        "health": text,
+        "battery": call.battery if call else None,
+        "last_seen": _iso(call.at) if call else None,
+    }

@@ -4,6 +4,8 @@ hand-over of outgoing messages to the phone's next poll, and health judged by ho
 Such a phone cannot be asked anything; it is healthy while it keeps polling. One that has been quiet for
 ``quiet_after_s`` is reported unhealthy, and ``send`` gives its message straight back (nothing reached the
 phone), so the dispatcher moves the work to another channel instead of waiting on a phone that is gone.
+A channel paired through the phone book (``phone = NAME``) also records its calls next to the book
+(:mod:`.last_call`), for ``recado phone list``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from flows import sms as sms_facts
 from gateway.android_bridge import listener as listeners
 from gateway.android_bridge import phones as phone_book
 from gateway.android_bridge.handover import Handover
+from gateway.android_bridge.last_call import CallRecorder, LastCall
+from gateway.android_bridge.last_call import path_for as last_call_path
 from gateway.transports.base import (
     ChannelHealth,
     InboundSMS,
@@ -46,6 +50,7 @@ class DialInSettings:
     quiet_after_s: float = 300.0
     pickup_timeout_s: float = 120.0
     batch: int = 10  # messages per poll answer
+    calls_file: Path | None = None  # where the phone's last call is recorded (:mod:`.last_call`)
 
 
 class DialInChannel:
@@ -66,6 +71,7 @@ class DialInChannel:
         self.limited_until = 0.0
         self._sink: TransportSink | None = None
         self._listener: listeners.Listener | None = None
+        self._calls = CallRecorder(settings.calls_file) if settings.calls_file is not None else None
 
     @property
     def url(self) -> str:
@@ -89,6 +95,8 @@ class DialInChannel:
             self._listener.unmount(self.settings.path)
             await listeners.release(self._listener)
             self._listener = None
+        if self._calls is not None:
+            await self._calls.close()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         raise NotImplementedError
@@ -128,6 +136,8 @@ class DialInChannel:
         self.last_seen = self._clock()
         if isinstance(battery, str) and battery.isdigit() and int(battery) <= 100:
             self.battery = int(battery)
+        if self._calls is not None:
+            self._calls.seen(LastCall(self.last_seen, self.battery))
 
     async def deliver(self, sms: InboundSMS) -> None:
         assert self._sink is not None
@@ -143,12 +153,17 @@ class DialInChannel:
         return True
 
 
+def book_path(options: Mapping[str, Any]) -> Path:
+    """The phone book a channel's ``phone`` is found in."""
+    return Path(str(options.get("phones_file") or phone_book.default_path()))
+
+
 def read_secret(channel_id: str, options: Mapping[str, Any], key: str) -> str:
     """The shared secret: from the phone book (``phone = NAME``, as ``recado phone pair`` sets it up), a file,
     or the option itself."""
     where = f"channel {channel_id!r}"
     if "phone" in options:
-        book = Path(str(options.get("phones_file") or phone_book.default_path()))
+        book = book_path(options)
         try:
             secret = phone_book.find(book, str(options["phone"])).password or ""
         except phone_book.PhoneBookError as error:
@@ -191,6 +206,14 @@ def dial_in_settings(
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
                 raise TransportError(f"{where}: {key} must be a positive number")
             numbers[key] = float(value)
+    # Only a phone from the phone book is recorded: `recado phone list` shows the phone book's phones.
+    phone = options.get("phone")
+    calls_file = last_call_path(book_path(options), phone) if isinstance(phone, str) and phone else None
     return DialInSettings(
-        listen=listen, path=path, url=url, secret=read_secret(channel_id, options, secret_named), **numbers
+        listen=listen,
+        path=path,
+        url=url,
+        secret=read_secret(channel_id, options, secret_named),
+        calls_file=calls_file,
+        **numbers,
     )

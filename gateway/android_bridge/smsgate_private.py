@@ -25,6 +25,7 @@ from flows import sms as sms_facts
 from gateway.android_bridge import phones as phone_book
 from gateway.android_bridge.dialin import DialInChannel, DialInSettings, dial_in_settings
 from gateway.android_bridge.smsgate_private_api import PrivatePhone, PrivateSettings, default_path
+from gateway.android_bridge.smsgate_private_device import default_state_dir
 from gateway.transports.base import (
     ChannelHealth,
     OutboundSMS,
@@ -68,6 +69,7 @@ class SmsGatePrivateTransport(DialInChannel):
         if self.phone is not None:
             await _detach(self)
             self.phone = None
+        await super().stop()  # writes the phone's last call down
 
     async def send(self, message: OutboundSMS) -> SendOutcome:
         if self.phone is None:
@@ -225,7 +227,7 @@ def settings_from(
         path=dial_in.path,
         url=url,
         private_token=dial_in.secret,
-        state_dir=paths.get("state_dir", book.parent / "smsgate-private"),
+        state_dir=paths.get("state_dir", default_state_dir(book)),
         tls_dir=paths.get("tls_dir", book.parent / "tls"),
         tls_cert=paths.get("tls_cert"),
         tls_key=paths.get("tls_key"),

@@ -66,6 +66,11 @@ def new_registration(now: float, sims: list[int], push_token: bool) -> tuple[Reg
     return registration, token
 
 
+def default_state_dir(book: Path) -> Path:
+    """Where registrations live unless a channel says ``state_dir``: next to the phone book."""
+    return book.parent / "smsgate-private"
+
+
 def path_for(directory: Path, phone: str) -> Path:
     return directory / f"{quote(phone, safe='')}.json"
 
