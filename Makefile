@@ -4,6 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 HOST ?= 127.0.0.1
 PORT ?= 8080
+CONTROL_PORT ?= 8090
 DATA_DIR ?= .recado-demo
 
 .PHONY: run test lint types unit bench clean
@@ -16,7 +17,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 run: $(STAMP)
-	$(VENV)/bin/recado demo --data-dir $(DATA_DIR) --host $(HOST) --port $(PORT)
+	$(VENV)/bin/recado demo --data-dir $(DATA_DIR) --host $(HOST) --port $(PORT) --control-port $(CONTROL_PORT)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
