@@ -13,8 +13,8 @@ from server.api import openapi
 from server.api.errors import error_middleware, error_response
 from server.appkeys import CLOCK, CONFIG, DB, INBOX_WAKE, KEYRING, OUTBOX_WAKE
 from server.auth.keys import load_keyring
-from server.clock import Clock, SystemClock
-from server.config import Config
+from server.clock import DEMO_CLOCK_FILE, Clock, OffsetClock, SystemClock
+from server.config import Config, ConfigError
 from server.db import migrate
 from server.db.engine import create_engine
 from server.runner import service as runner_service
@@ -50,10 +50,19 @@ def _database_ctx(config: Config) -> object:
     return ctx
 
 
+def _server_clock(config: Config) -> Clock:
+    if not config.demo_clock:
+        return SystemClock()
+    try:
+        return OffsetClock(config.data_dir / DEMO_CLOCK_FILE)
+    except ValueError as exc:
+        raise ConfigError(f"demo_clock: {exc}") from exc
+
+
 def create_app(config: Config, *, clock: Clock | None = None) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=config.max_body_bytes)
     app[CONFIG] = config
-    app[CLOCK] = clock or SystemClock()
+    app[CLOCK] = clock or _server_clock(config)
     app[KEYRING] = load_keyring(config.keys_dir)
     app[OUTBOX_WAKE] = Wakeup()
     app[INBOX_WAKE] = Wakeup()

@@ -12,7 +12,6 @@ from typing import Any
 import click
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server.campaigns import schedule
 from server.cli import config_option, data_dir_option, make_config, with_database
 from server.contacts_import import TARGETS_HELP, ImportRefused, ImportReport, import_contacts, parse_mappings
 
@@ -81,21 +80,19 @@ def import_command(
             bar.update(done - bar.pos)
 
         async def work(engine: AsyncEngine) -> ImportReport:
-            now = dt.datetime.now(dt.UTC)
             with file.open("rb") as source:
-                report = await import_contacts(
+                return await import_contacts(
                     engine,
                     source,
                     mappings=targets,
                     encoding=encoding,
                     tz=config.tz,
+                    programme_timezone=config.programme_timezone,
                     region=config.default_region,
-                    now=now,
+                    now=dt.datetime.now(dt.UTC),
                     actor="cli",
                     progress=progress,
                 )
-            await schedule.imported(engine, now=now, timezone=config.programme_timezone)
-            return report
 
         try:
             report = with_database(config, work)

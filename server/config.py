@@ -7,7 +7,9 @@ environment variables, then command-line options (applied by the CLI with :func:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
+import re
 import tomllib
 import zoneinfo
 from collections.abc import Mapping
@@ -50,13 +52,21 @@ class Config:
     max_body_bytes: int = 1024 * 1024
     max_import_bytes: int = 64 * 1024 * 1024
     login_attempts_per_minute: int = 5
-    # Inbound keywords, comma-separated, in any case. A message that is only an opt-out keyword stops the
-    # contact (no more messages, an audited change); a stopped contact whose message starts with an opt-in
-    # keyword is active again. Each is confirmed with a reply.
-    opt_out_keywords: str = "BAJA,ALTO,STOP"
-    opt_in_keywords: str = "ALTA"
-    opt_out_reply: str = "Ya no recibirás mensajes de este programa. Para volver a recibirlos, envía ALTA."
-    opt_in_reply: str = "¡Bienvenida de nuevo! Volverás a recibir los mensajes del programa."
+    # Inbound keywords by language (ISO 639-3 code → words, comma-separated, in any case). A message that is
+    # only an opt-out keyword of any language stops the contact (no more messages, an audited change); a
+    # stopped contact whose message starts with an opt-in keyword of any language is active again. Each is
+    # confirmed with a reply in her language, else in the language of the keyword she used, else the
+    # programme's. A plain text instead of a table is the default language's.
+    opt_out_keywords: Mapping[str, str] = field(default_factory=lambda: {"spa": "BAJA,ALTO,STOP"})
+    opt_in_keywords: Mapping[str, str] = field(default_factory=lambda: {"spa": "ALTA"})
+    opt_out_reply: Mapping[str, str] = field(
+        default_factory=lambda: {
+            "spa": "Ya no recibirás mensajes de este programa. Para volver a recibirlos, envía ALTA."
+        }
+    )
+    opt_in_reply: Mapping[str, str] = field(
+        default_factory=lambda: {"spa": "¡Bienvenida de nuevo! Volverás a recibir los mensajes del programa."}
+    )
     # The flow (by name) a contact's very first message starts when no keyword matches; empty: none.
     new_contact_flow: str = ""
     # The runner: handles inbound messages, wait timeouts and session expiry, and makes flows' webhook calls.
@@ -73,9 +83,6 @@ class Config:
     # "Clínica A=+52...,+52...; Clínica B=+52...; *=+52...", where "*" lists who hears of alerts from any other
     # clinic (or none). Clinic names match ignoring capitals, accents and extra spaces.
     alert_staff: str = ""
-    # Flows (by name, comma-separated) whose answers are anonymous: kept only as counted clinic ratings (clinic,
-    # question, answer, week), never as results of the contact who gave them.
-    anonymous_flows: str = "Califica tu clínica"
     # Outgoing event webhooks: receivers' URLs (comma-separated) get message, result and alert events, signed
     # with HMAC-SHA256 under the secret. A failed delivery is tried again, waiting twice as long after each
     # failure, up to the number of attempts; then it is kept as a dead letter.
@@ -83,6 +90,10 @@ class Config:
     event_webhook_secret: str = ""
     event_webhook_attempts: int = 8
     event_webhook_backoff_seconds: int = 30
+    # The demo's clock (`recado demo` turns it on): the server's time is the system's plus an offset kept in
+    # demo-clock.json in the data directory, moved forward by admins with POST /api/v1/demo/clock. Never on a
+    # real site: it makes every schedule, token and report follow a time that is not the real one.
+    demo_clock: bool = False
 
     @property
     def sqlite_path(self) -> Path:
@@ -96,13 +107,14 @@ class Config:
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{self.sqlite_path}"
 
-    @property
-    def opt_out_words(self) -> frozenset[str]:
-        return _keywords(self.opt_out_keywords)
+    @functools.cached_property
+    def opt_out_words(self) -> Mapping[str, frozenset[str]]:
+        """Language → its opt-out words, lower-cased as inbound messages are compared."""
+        return {language: _keywords(text) for language, text in self.opt_out_keywords.items()}
 
-    @property
-    def opt_in_words(self) -> frozenset[str]:
-        return _keywords(self.opt_in_keywords)
+    @functools.cached_property
+    def opt_in_words(self) -> Mapping[str, frozenset[str]]:
+        return {language: _keywords(text) for language, text in self.opt_in_keywords.items()}
 
     @property
     def window(self) -> DeliveryWindow:
@@ -130,8 +142,7 @@ class Config:
         except InvalidWindow as exc:
             raise ConfigError(f"delivery_window: {self.delivery_window!r}: {exc}") from exc
         _check_event_settings(self)
-        if self.opt_out_words & self.opt_in_words:
-            raise ConfigError("opt_out_keywords and opt_in_keywords share a word")
+        _check_opt_out_settings(self)
         url = self.effective_database_url
         if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://", "postgresql://")):
             raise ConfigError("database_url: use sqlite+aiosqlite:///PATH or postgresql+asyncpg://...")
@@ -160,15 +171,58 @@ def _check_event_settings(config: Config) -> None:
         )
 
 
+def _check_opt_out_settings(config: Config) -> None:
+    for name in PER_LANGUAGE:
+        table: Mapping[str, str] = getattr(config, name)
+        if not table:
+            raise ConfigError(f"{name}: give at least one language")
+        for language, text in table.items():
+            if not _LANGUAGE.fullmatch(language):
+                raise ConfigError(f"{name}: {language!r} is not an ISO 639-3 language code (like spa or eng)")
+            if not text.strip():
+                raise ConfigError(f"{name}.{language}: is empty")
+    opt_out = {word for words in config.opt_out_words.values() for word in words}
+    opt_in = {word for words in config.opt_in_words.values() for word in words}
+    if shared := sorted(opt_out & opt_in):
+        raise ConfigError(f"opt_out_keywords and opt_in_keywords share a word: {', '.join(shared)}")
+
+
 def _keywords(text: str) -> frozenset[str]:
     """Comma-separated words, lower-cased as inbound messages are compared."""
     return frozenset(word.strip().lower() for word in text.split(",") if word.strip())
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+# Settings that existed once, with what replaces them, so an old recado.toml fails with a way forward.
+REMOVED = {
+    "anonymous_flows": "mark each anonymous flow with `anonymous: true` in its file, then load the programme",
+}
+# Settings with a value per language: a table in the file, RECADO_<SETTING>_<LANGUAGE> in the environment.
+PER_LANGUAGE = ("opt_out_keywords", "opt_in_keywords", "opt_out_reply", "opt_in_reply")
+_LANGUAGE = re.compile(r"[a-z]{3}")
+_DEFAULT_LANGUAGE = ""  # stands for default_language until the whole configuration is read
+
+
+def _per_language(name: str, raw: Any) -> dict[str, str]:
+    if isinstance(raw, str):
+        return {_DEFAULT_LANGUAGE: raw}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f'{name}: give a text, or a table of texts by language (spa = "...")')
+    table: dict[str, str] = {}
+    for language, text in raw.items():
+        if not isinstance(language, str) or not (
+            _LANGUAGE.fullmatch(language) or language == _DEFAULT_LANGUAGE
+        ):
+            raise ConfigError(f"{name}: {language!r} is not an ISO 639-3 language code (like spa or eng)")
+        if not isinstance(text, str):
+            raise ConfigError(f"{name}.{language}: {text!r} is not a text")
+        table[language] = text
+    return table
 
 
 def _coerce(name: str, raw: Any) -> Any:
+    if name in PER_LANGUAGE:
+        return _per_language(name, raw)
     current = getattr(Config(data_dir=Path()), name)
     try:
         if isinstance(current, bool):
@@ -196,8 +250,14 @@ def _coerce(name: str, raw: Any) -> Any:
 def _apply(values: dict[str, Any], source: Mapping[str, Any], where: str) -> None:
     for key, raw in source.items():
         if key not in _FIELDS:
+            if key in REMOVED:
+                raise ConfigError(f"{where}: the setting {key!r} was removed: {REMOVED[key]}")
             raise ConfigError(f"{where}: unknown setting {key!r}")
-        values[key] = _coerce(key, raw)
+        coerced = _coerce(key, raw)
+        if key in PER_LANGUAGE:  # each source replaces the languages it names and keeps the others
+            earlier = values[key] if key in values else getattr(Config(data_dir=Path()), key)
+            coerced = {**earlier, **coerced}
+        values[key] = coerced
 
 
 def load_config(
@@ -211,11 +271,15 @@ def load_config(
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
 
-    env_values = {
+    env_values: dict[str, Any] = {
         key[len(ENV_PREFIX) :].lower(): value
         for key, value in env.items()
         if key.startswith(ENV_PREFIX) and key[len(ENV_PREFIX) :].lower() in _FIELDS
     }
+    for key, value in env.items():
+        setting, _, language = key[len(ENV_PREFIX) :].lower().rpartition("_")
+        if key.startswith(ENV_PREFIX) and setting in PER_LANGUAGE and _LANGUAGE.fullmatch(language):
+            env_values[setting] = {**_per_language(setting, env_values.get(setting, {})), language: value}
     chosen_dir = data_dir if data_dir is not None else env_values.get("data_dir")
     base_dir = Path(chosen_dir).expanduser() if chosen_dir is not None else default_data_dir()
 
@@ -231,9 +295,16 @@ def load_config(
         server_section = parsed.get("server", parsed)
         if not isinstance(server_section, dict):
             raise ConfigError(f"{path}: [server] must be a table")
-        _apply(values, {k: v for k, v in server_section.items() if not isinstance(v, dict)}, str(path))
+        settings = {k: v for k, v in server_section.items() if k in PER_LANGUAGE or not isinstance(v, dict)}
+        _apply(values, settings, str(path))
 
     _apply(values, env_values, "environment")
     _apply(values, {k: v for k, v in overrides.items() if v is not None}, "option")
     values["data_dir"] = Path(values.get("data_dir", base_dir)) if data_dir is None else Path(data_dir)
+    default_language = values.get("default_language", Config.default_language)
+    for name in PER_LANGUAGE:
+        if _DEFAULT_LANGUAGE in values.get(name, {}):
+            table = dict(values[name])
+            table[default_language] = table.pop(_DEFAULT_LANGUAGE)
+            values[name] = table
     return Config(**values).validate()

@@ -2,8 +2,9 @@
 
 The file as a whole is checked before anything is written: it must decode in the given encoding, and every
 column must map onto a contact attribute, a field, a group, or be ignored on purpose. Then each row is
-checked on its own; good rows are written in batches of ten thousand, one transaction each, and a bad row
-is reported with its row number, column and reason without stopping or half-writing any other. Rows are
+checked on its own; good rows are written in batches of ten thousand, one transaction each (which also
+recomputes the campaign rows of that batch's contacts, and of no one else), and a bad row is reported with
+its row number, column and reason without stopping or half-writing any other. Rows are
 matched to contacts by phone, so importing a file again updates those contacts instead of duplicating them;
 an empty cell leaves what the contact has.
 
@@ -16,20 +17,23 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import csv
 import datetime as dt
 import functools
 import io
 import itertools
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from flows.phones import InvalidPhoneNumber, normalise_phone
 from server import audit, contacts
+from server.campaigns import schedule
 from server.contact_values import (
     FIELD_LABEL_MAX,
     GROUP_NAME_MAX,
@@ -46,6 +50,9 @@ from server.contact_values import (
 # time (about a third of a second at this size) and start writing sooner.
 BATCH_ROWS = 10_000
 SCAN_CHUNK_BYTES = 1 << 20
+# SQLite's page cache while an import writes (KiB; its usual one is 2 MB). Every batch goes through the same
+# index pages (phone, uuid, name, field values); a cache that holds them saves reading them again and again.
+PAGE_CACHE_KIB = 64 * 1024
 DEFAULT_ENCODING = "utf-8-sig"  # plain UTF-8, with or without the byte-order mark Excel writes
 TARGETS_HELP = "phone, name, language, timezone, group, field:KEY, field:KEY:TYPE or ignore"
 ATTRIBUTES = ("phone", "name", "language", "timezone")
@@ -193,24 +200,27 @@ def _count_lines(source: BinaryIO, encoding: str) -> int:
     return lines + (1 if last not in ("", "\n") else 0)
 
 
-@dataclass(frozen=True)
-class _Column:
-    index: int
-    name: str  # as the header says, for the error report
-    kind: str  # Target.kind
-    subject: str  # what an error message calls the value: the attribute or the field key
+# Where a column's checked value goes: the contact's attributes by position, then field values, then groups.
+_SLOTS = {"phone": 0, "name": 1, "language": 2, "timezone": 3, "field": 4, "group": 5}
+_VALUE_SLOT = _SLOTS["field"]
+
+
+class _Column(NamedTuple):
+    position: int  # in the record
+    slot: int  # _SLOTS[kind]
     read: Callable[[str], Any]  # the checked value; InvalidValue or InvalidPhoneNumber
-    field_id: int | None = None
+    name: str  # as the header says, for the error report
+    subject: str  # what an error message calls the value: the attribute or the field key
 
 
 @dataclass
 class _Batch:
-    rows: list[contacts.ImportedContact]
+    contacts: contacts.ContactBatch
+    good: int  # rows added to ``contacts`` (a phone repeated in the batch counts each time)
     errors: list[RowError]
     read: int  # data rows read, good or bad
     lines: int  # the reader's position in the file
     done: bool
-    prepared: contacts.ContactBatch | None = None
 
 
 class _Reader:
@@ -335,28 +345,34 @@ MEMO_ENTRIES = 10_000
 
 def _memoised(read: Callable[[str], Any]) -> Callable[[str], Any]:
     """A group, language or due date column repeats a few hundred values down the whole register: check
-    each once. A refused value is remembered by its reason and raised afresh, so no traceback is shared."""
+    each once, and hand out the same object each time it occurs. A refused value is remembered by its
+    reason and raised afresh, so no traceback is shared."""
     seen: dict[str, Any] = {}
+    refused: dict[str, str] = {}
 
     def memo(raw: str) -> Any:
         found = seen.get(raw, seen)
-        if found is seen:
-            try:
-                found = read(raw)
-            except InvalidValue as exc:
-                found = _Refused(exc.reason)
-            if len(seen) < MEMO_ENTRIES and len(raw) <= VALUE_MAX:
-                seen[raw] = found
-        if isinstance(found, _Refused):
-            raise InvalidValue(found.reason)
+        if found is not seen:
+            return found
+        reason = refused.get(raw)
+        if reason is not None:
+            raise InvalidValue(reason)
+        room = len(seen) + len(refused) < MEMO_ENTRIES and len(raw) <= VALUE_MAX
+        try:
+            found = read(raw)
+        except InvalidValue as exc:
+            if room:
+                refused[raw] = exc.reason
+            raise
+        if room:
+            seen[raw] = found
         return found
 
     return memo
 
 
-@dataclass(frozen=True)
-class _Refused:
-    reason: str
+def _field_value(field_id: int, parse: Callable[[str], TypedValue], raw: str) -> contacts.BatchValue:
+    return contacts.batch_value(field_id, parse(raw))
 
 
 def _layout(
@@ -371,60 +387,60 @@ def _layout(
     columns: list[_Column] = []
     for index, name, target in planned:
         kind = target.kind
+        read: Callable[[str], Any]
         if target.key is not None:
             known_field = known[target.key]
-            read = _memoised(functools.partial(parse_value, known_field.value_type, tz=tz))
-            columns.append(_Column(index, name, kind, target.key, read, known_field.id))
-        elif kind == "phone":
-            columns.append(
-                _Column(index, name, kind, kind, functools.partial(normalise_phone, region=region))
-            )
+            parse = functools.partial(parse_value, known_field.value_type, tz=tz)
+            read = _memoised(functools.partial(_field_value, known_field.id, parse))
+            columns.append(_Column(index, _SLOTS["field"], read, name, target.key))
+            continue
+        if kind == "phone":
+            read = functools.partial(normalise_phone, region=region)
         elif kind == "group":
             read = _memoised(functools.partial(clean_text, max_length=GROUP_NAME_MAX))
-            columns.append(_Column(index, name, kind, kind, read))
         else:
             read = functools.partial(contacts.check_attribute, kind, region=region)
-            columns.append(_Column(index, name, kind, kind, read if kind == "name" else _memoised(read)))
+            read = read if kind == "name" else _memoised(read)
+        columns.append(_Column(index, _SLOTS[kind], read, name, kind))
     named = {i for i, name in enumerate(header) if name}
     return _Layout(columns, len(header), frozenset(range(len(header))) - named)
 
 
-def _check_row(row: int, cells: list[str], layout: _Layout) -> contacts.ImportedContact | list[RowError]:
+def _check_row(row: int, cells: list[str], layout: _Layout, batch: contacts.ContactBatch) -> list[RowError]:
+    """Add the row to ``batch``, or return its problems (all of them) and add nothing."""
     errors: list[RowError] = []
-    stray = len(cells) > layout.width or layout.nameless
-    if stray and any(c.strip() for i, c in enumerate(cells) if i >= layout.width or i in layout.nameless):
-        errors.append(RowError(row, None, "has a value in a column without a name in the header"))
-    attributes: dict[str, str | None] = {}
-    values: dict[int, TypedValue] = {}
-    groups: set[str] = set()
-    for column in layout.columns:
-        raw = cells[column.index] if column.index < len(cells) else ""
+    if len(cells) > layout.width or layout.nameless:
+        stray = [c for i, c in enumerate(cells) if i >= layout.width or i in layout.nameless]
+        if "".join(stray).strip():
+            errors.append(RowError(row, None, "has a value in a column without a name in the header"))
+    attributes: list[str | None] = [None, None, None, None]  # phone, name, language, timezone
+    values: list[contacts.BatchValue] = []
+    groups: list[str] = []
+    width = len(cells)
+    for position, slot, read, column, subject in layout.columns:
+        raw = cells[position] if position < width else ""
         if not raw or raw.isspace():
-            if column.kind == "phone":
-                errors.append(RowError(row, column.name, "phone is missing"))
+            if slot == 0:
+                errors.append(RowError(row, column, "phone is missing"))
             continue
         try:
-            value = column.read(raw)
+            value = read(raw)
         except (InvalidValue, InvalidPhoneNumber) as exc:
-            errors.append(RowError(row, column.name, f"{column.subject} {exc.reason}"))
+            errors.append(RowError(row, column, f"{subject} {exc.reason}"))
             continue
-        if column.field_id is not None:
-            values[column.field_id] = value
-        elif column.kind == "group":
-            groups.add(value)
+        if slot < _VALUE_SLOT:
+            attributes[slot] = value
+        elif slot == _VALUE_SLOT:
+            values.append(value)
         else:
-            attributes[column.kind] = value
-    phone = attributes.get("phone")
+            groups.append(value)
+    phone = attributes[0]
     if errors or phone is None:
         return errors or [RowError(row, None, "phone is missing")]
-    return contacts.ImportedContact(
-        phone,
-        attributes.get("name"),
-        attributes.get("language"),
-        attributes.get("timezone"),
-        values,
-        frozenset(groups),
-    )
+    _, name, language, timezone = attributes
+    joins = tuple(groups) if len(groups) < 2 else tuple(dict.fromkeys(groups))  # two columns, one group
+    batch.add(phone, name, language, timezone, tuple(values), joins)
+    return errors
 
 
 def _read_batch(
@@ -435,24 +451,26 @@ def _read_batch(
     now: dt.datetime,
 ) -> _Batch:
     """Up to BATCH_ROWS checked rows, prepared for writing (CPU work, run off the event loop)."""
-    batch = _Batch(rows=[], errors=[], read=0, lines=0, done=True)
+    rows = contacts.ContactBatch()
+    errors: list[RowError] = []
+    read = good = 0
+    done = True
     for record in records:
         if isinstance(record, RowError):
-            batch.errors.append(record)
-            batch.read += 1
-        elif any(cell.strip() for cell in record):  # blank lines and rows of empty cells are skipped
-            batch.read += 1
-            checked = _check_row(reader.row, record, layout)
-            if isinstance(checked, list):
-                batch.errors.extend(checked)
+            errors.append(record)
+            read += 1
+        elif "".join(record).strip():  # blank lines and rows of empty cells are skipped
+            read += 1
+            problems = _check_row(reader.row, record, layout, rows)
+            if problems:
+                errors.extend(problems)
             else:
-                batch.rows.append(checked)
-        if batch.read >= BATCH_ROWS:
-            batch.done = False
+                good += 1
+        if read >= BATCH_ROWS:
+            done = False
             break
-    batch.lines = reader.lines
-    batch.prepared = contacts.prepare_batch(batch.rows, dialect, now=now)
-    return batch
+    rows.prepare(dialect, now=now)
+    return _Batch(rows, good, errors, read, reader.lines, done)
 
 
 async def import_contacts(
@@ -462,13 +480,17 @@ async def import_contacts(
     mappings: Mapping[str, Target] | None = None,
     encoding: str | None = None,
     tz: dt.tzinfo,
+    programme_timezone: str,
     region: str,
     now: dt.datetime,
     actor: str,
     progress: Progress | None = None,
 ) -> ImportReport:
     """Import a CSV file (``source`` is binary and seekable). ImportRefused before any write when the file as
-    a whole cannot be imported; otherwise a report of what was created, updated and refused, row by row."""
+    a whole cannot be imported; otherwise a report of what was created, updated and refused, row by row.
+
+    ``tz`` reads dates and times written without an offset; ``programme_timezone`` places campaign events for
+    contacts who have no timezone of their own."""
     codec = await asyncio.to_thread(_choose_encoding, source, encoding)
     total_lines = await asyncio.to_thread(_count_lines, source, codec)
     text = io.TextIOWrapper(source, encoding=codec, newline="")
@@ -476,48 +498,75 @@ async def import_contacts(
     try:
         reader = _Reader(text)
         header = _header(reader)
-        async with db.begin() as conn:
-            known = await contacts.load_fields(conn)
-            planned, to_create = _plan(header, mappings or {}, known)
-            for key, (label, value_type) in to_create.items():
-                await contacts.create_field(conn, key, label, value_type, now=now)
-            known = await contacts.load_fields(conn) if to_create else known
-        layout = _layout(header, planned, known, tz, region)
-        report = ImportReport()
-        records = iter(reader)
-        read_next = functools.partial(_read_batch, records, reader, layout, db.dialect, now)
-        reading = asyncio.ensure_future(asyncio.to_thread(read_next))
-        while True:
-            batch = await reading
-            # The next batch is read while this one is written: one thread each, one core each.
-            reading = None if batch.done else asyncio.ensure_future(asyncio.to_thread(read_next))
-            report.rows += batch.read
-            report.failed += batch.read - len(batch.rows)
-            report.errors.extend(batch.errors)
-            if batch.prepared is not None and batch.prepared.rows:
-                async with db.begin() as conn:
-                    created = len(await contacts.write_batch(conn, batch.prepared, now=now))
-                report.created += created
-                report.updated += len(batch.rows) - created  # a phone repeated in the file is an update
-            if progress is not None:
-                progress(batch.lines, total_lines)
-            if reading is None:
-                break
+        async with db.connect() as conn, _page_cache_for_batches(conn):
+            async with conn.begin():
+                known = await contacts.load_fields(conn)
+                planned, to_create = _plan(header, mappings or {}, known)
+                for key, (label, value_type) in to_create.items():
+                    await contacts.create_field(conn, key, label, value_type, now=now)
+                known = await contacts.load_fields(conn) if to_create else known
+            layout = _layout(header, planned, known, tz, region)
+            report = ImportReport()
+            records = iter(reader)
+            read_next = functools.partial(_read_batch, records, reader, layout, db.dialect, now)
+            reading = asyncio.ensure_future(asyncio.to_thread(read_next))
+            while True:
+                batch = await reading
+                # The next batch is read while this one is written: one thread each, one core each.
+                reading = None if batch.done else asyncio.ensure_future(asyncio.to_thread(read_next))
+                report.rows += batch.read
+                report.failed += batch.read - batch.good
+                report.errors.extend(batch.errors)
+                if batch.contacts:
+                    async with conn.begin():
+                        written = await contacts.write_batch(conn, batch.contacts, now=now)
+                        # Only this batch's contacts, and in its transaction: a crash between batches leaves
+                        # no contact without the campaign rows her values call for.
+                        await schedule.contacts_changed(
+                            conn, written.contact_ids, now=now, timezone=programme_timezone
+                        )
+                    created = len(written.created)
+                    report.created += created
+                    report.updated += batch.good - created  # a phone repeated in the file is an update
+                if progress is not None:
+                    progress(batch.lines, total_lines)
+                if reading is None:
+                    break
+            async with conn.begin():
+                await audit.record(
+                    conn,
+                    at=now,
+                    actor=actor,
+                    action="contact.import",
+                    detail={
+                        "rows": report.rows,
+                        "created": report.created,
+                        "updated": report.updated,
+                        "failed": report.failed,
+                    },
+                )
     finally:
         if reading is not None and not reading.done():
             await asyncio.wait([reading])  # a thread cannot be cancelled; let it finish with the file
         text.detach()  # the caller owns ``source`` and closes it
-    async with db.begin() as conn:
-        await audit.record(
-            conn,
-            at=now,
-            actor=actor,
-            action="contact.import",
-            detail={
-                "rows": report.rows,
-                "created": report.created,
-                "updated": report.updated,
-                "failed": report.failed,
-            },
-        )
     return report
+
+
+@contextlib.asynccontextmanager
+async def _page_cache_for_batches(conn: AsyncConnection) -> AsyncIterator[None]:
+    """On SQLite, a page cache of PAGE_CACHE_KIB for the import's connection, and the usual one again when it
+    goes back to the pool (one that cannot be reset is closed instead)."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    async with conn.begin():
+        usual = int((await conn.exec_driver_sql("PRAGMA cache_size")).scalar_one())
+        await conn.exec_driver_sql(f"PRAGMA cache_size = {-PAGE_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        try:
+            async with conn.begin():
+                await conn.exec_driver_sql(f"PRAGMA cache_size = {usual}")
+        except sa.exc.SQLAlchemyError:
+            await conn.invalidate()

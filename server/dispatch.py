@@ -4,8 +4,7 @@
 - turning events into deliveries for the webhook receivers, and making the deliveries that are due
   (:mod:`server.webhooks_out`).
 
-It runs in the process that runs the runner (``runner_enabled``), which is also the one that writes the
-``anonymous_flows`` setting into the database at start, where the runner's transactions read it.
+It runs in the process that runs the runner (``runner_enabled``).
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server import alerts, ratings, webhooks_out
+from server import alerts, webhooks_out
 from server.appkeys import CLOCK, CONFIG, DB, OUTBOX_WAKE
 from server.clock import Clock
 from server.config import Config
@@ -45,13 +44,10 @@ class Dispatcher:
             backoff=dt.timedelta(seconds=config.event_webhook_backoff_seconds),
             timeout_s=config.webhook_timeout_seconds,
         )
-        self.anonymous = ratings.flow_names(config.anonymous_flows)
         self._client: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
-        """Write the anonymous flows and place the message-event cursor; before the first run."""
-        async with self.db.begin() as conn:
-            await ratings.set_anonymous_flows(conn, self.anonymous)
+        """Place the message-event cursor; before the first run."""
         await webhooks_out.reset_message_cursor(self.db, self.endpoints)
 
     def _http(self) -> aiohttp.ClientSession:

@@ -196,35 +196,11 @@ async def queue_outgoing(
 
     The send is audited (who, how many, which group) without its text, which may be health information.
     """
-    if priority not in PRIORITIES:
-        raise ValueError(f"unknown priority {priority!r}")
     sendable = [r for r in recipients if r.status == SENDABLE_CONTACT_STATUS]
     skipped = tuple(r for r in recipients if r.status != SENDABLE_CONTACT_STATUS)
-    created: list[tuple[uuid.UUID, uuid.UUID]] = []
-    if sendable:
-        new_uuids = [uuid.uuid4() for _ in sendable]
-        rows = [
-            {
-                "uuid": message_uuid,
-                "contact_id": r.id,
-                "direction": "out",
-                "text": text.text,
-                "status": "queued",
-                "priority": PRIORITIES[priority],
-                "segments": text.size.segments,
-                "encoding": text.size.encoding,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for message_uuid, r in zip(new_uuids, sendable, strict=True)
-        ]
-        inserted = await conn.execute(messages.insert().returning(messages.c.id), rows)
-        ids = list(inserted.scalars())
-        await conn.execute(
-            message_events.insert(),
-            [{"message_id": i, "status": "queued", "at": now, "detail": actor[:DETAIL_MAX]} for i in ids],
-        )
-        created = [(m, r.uuid) for m, r in zip(new_uuids, sendable, strict=True)]
+    rows = outgoing_rows([r.id for r in sendable], text, priority=priority, now=now)
+    await insert_outgoing(conn, rows, actor=actor)
+    created = [(row["uuid"], r.uuid) for row, r in zip(rows, sendable, strict=True)]
     await audit.record(
         conn,
         at=now,
@@ -239,6 +215,48 @@ async def queue_outgoing(
         },
     )
     return Queued(tuple(created), skipped, text)
+
+
+def outgoing_rows(
+    contact_ids: Sequence[int], text: Text, *, priority: str, now: dt.datetime
+) -> list[dict[str, Any]]:
+    """The ``messages`` rows of ``text`` queued for each contact, for :func:`insert_outgoing`."""
+    if priority not in PRIORITIES:
+        raise ValueError(f"unknown priority {priority!r}")
+    return [
+        {
+            "uuid": uuid.uuid4(),
+            "contact_id": contact_id,
+            "direction": "out",
+            "text": text.text,
+            "status": "queued",
+            "priority": PRIORITIES[priority],
+            "segments": text.size.segments,
+            "encoding": text.size.encoding,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for contact_id in contact_ids
+    ]
+
+
+async def insert_outgoing(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]], *, actor: str) -> None:
+    """Insert queued messages (rows of :func:`outgoing_rows`, any texts and contacts) with the ``queued`` event
+    that names who queued them: two statements, however many rows."""
+    if not rows:
+        return
+    # Matched by uuid rather than by asking for rows in parameter order, which SQLite could only give by
+    # inserting them one statement at a time.
+    inserted = await conn.execute(messages.insert().returning(messages.c.uuid, messages.c.id), list(rows))
+    ids: dict[uuid.UUID, int] = {row.uuid: row.id for row in inserted}
+    detail = actor[:DETAIL_MAX]
+    await conn.execute(
+        message_events.insert(),
+        [
+            {"message_id": ids[row["uuid"]], "status": "queued", "at": row["created_at"], "detail": detail}
+            for row in rows
+        ],
+    )
 
 
 # --- the lifecycle -----------------------------------------------------------------------------------------

@@ -359,7 +359,13 @@ async def _store_flows(
     added, changed, touched = [], [], set()
     for position, flow in enumerate(flows):
         text = dump_flow(flow)
-        values = {"name": flow.name, "position": position, "definition": text, "digest": digest(text)}
+        values = {
+            "name": flow.name,
+            "position": position,
+            "definition": text,
+            "digest": digest(text),
+            "anonymous": flow.anonymous,  # where the runner reads it (server.ratings.is_anonymous)
+        }
         if flow.uuid not in stored:
             added.append(flow.name)
             await conn.execute(programme_flows.insert().values(uuid=flow.uuid, updated_at=now, **values))

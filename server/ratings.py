@@ -1,8 +1,9 @@
 """Anonymous clinic ratings: answers to an anonymous flow, kept so that none can be traced to who gave it.
 
-A flow is anonymous when its name is in the ``anonymous_flows`` setting (the server writes the list into the
-``anonymous_flows`` table at start, where the runner's transaction can read it). For such a flow, each result
-the engine records becomes one more count of (ISO week, clinic, question, answer) in ``clinic_ratings``:
+A flow is anonymous when it says so (``anonymous: true`` in its file, ``flows.model.Flow.anonymous``); a
+programme load copies the flag into ``programme_flows``, where the runner's transaction reads it. For such a
+flow, each result the engine records becomes one more count of (ISO week, clinic, question, answer) in
+``clinic_ratings``:
 
 - no results row, and no ``result.changed`` event for the webhook receivers;
 - no contact, run, message id or exact time in the rating, and no insertion order (the table is kept in its
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flows.events import RunResultChanged
 from server.alerts import contact_clinic
-from server.db.schema import anonymous_flows, clinic_ratings, messages, programme_flows
+from server.db.schema import clinic_ratings, messages, programme_flows
 
 REDACTED = "(respuesta anónima)"
 NOT_ANSWERS = frozenset({"Other", "No Response"})  # the router's fallback and timeout categories
@@ -37,26 +37,12 @@ QUESTION_MAX = 64
 ANSWER_MAX = 640
 
 
-def flow_names(setting: str) -> list[str]:
-    """The ``anonymous_flows`` setting: flow names, comma-separated."""
-    return list(dict.fromkeys(name.strip() for name in setting.split(",") if name.strip()))
-
-
-async def set_anonymous_flows(conn: AsyncConnection, names: Iterable[str]) -> None:
-    """Make ``names`` the anonymous flows (the whole list is replaced)."""
-    await conn.execute(anonymous_flows.delete())
-    rows = [{"name": name[:255]} for name in dict.fromkeys(names)]
-    if rows:
-        await conn.execute(anonymous_flows.insert(), rows)
-
-
 async def is_anonymous(conn: AsyncConnection, flow_uuid: str) -> bool:
+    """Whether the loaded flow is anonymous: one read by its unique uuid, made for each result."""
     found = await conn.execute(
-        sa.select(sa.literal(1))
-        .select_from(programme_flows.join(anonymous_flows, anonymous_flows.c.name == programme_flows.c.name))
-        .where(programme_flows.c.uuid == flow_uuid)
+        sa.select(programme_flows.c.anonymous).where(programme_flows.c.uuid == flow_uuid)
     )
-    return found.first() is not None
+    return bool(found.scalar())
 
 
 def iso_week(now: dt.datetime) -> str:

@@ -32,43 +32,53 @@ async def record_result(
     if await ratings.is_anonymous(conn, event.flow_uuid):
         await ratings.record_answer(conn, contact_id, event, now=now)
         return
-    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(results)
-    stmt = insert.values(
-        run_uuid=event.run_uuid,
-        flow_uuid=event.flow_uuid,
-        contact_id=contact_id,
-        key=event.key,
-        name=event.name,
-        value=event.value,
-        category=event.category,
-        input=event.input,
-        node_uuid=event.node_uuid,
-        at=now,
-    )
-    await conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[results.c.run_uuid, results.c.key],
-            set_={name: stmt.excluded[name] for name in RESULT_COLUMNS},
-        )
-    )
     contact_uuid = (
         await conn.execute(sa.select(contacts.c.uuid).where(contacts.c.id == contact_id))
     ).scalar_one()
-    await webhooks_out.enqueue(
-        conn,
-        "result.changed",
-        {
-            "contact": str(contact_uuid),
-            "flow": event.flow_uuid,
-            "run": event.run_uuid,
-            "key": event.key,
-            "name": event.name,
-            "value": event.value,
-            "category": event.category,
-            "input": event.input,
-            "at": now.isoformat(),
-        },
-        now=now,
+    await store_results(conn, [result_row(contact_id, event, now)])
+    await webhooks_out.enqueue(conn, "result.changed", result_event(contact_uuid, event, now), now=now)
+
+
+def result_row(contact_id: int, event: RunResultChanged, now: dt.datetime) -> dict[str, Any]:
+    """The ``results`` row a result becomes."""
+    return {
+        "run_uuid": event.run_uuid,
+        "flow_uuid": event.flow_uuid,
+        "contact_id": contact_id,
+        "key": event.key,
+        "name": event.name,
+        "value": event.value,
+        "category": event.category,
+        "input": event.input,
+        "node_uuid": event.node_uuid,
+        "at": now,
+    }
+
+
+def result_event(contact_uuid: uuid.UUID, event: RunResultChanged, now: dt.datetime) -> dict[str, Any]:
+    """The data of the ``result.changed`` event the webhook receivers get."""
+    return {
+        "contact": str(contact_uuid),
+        "flow": event.flow_uuid,
+        "run": event.run_uuid,
+        "key": event.key,
+        "name": event.name,
+        "value": event.value,
+        "category": event.category,
+        "input": event.input,
+        "at": now.isoformat(),
+    }
+
+
+async def store_results(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Insert rows made by :func:`result_row`; a run's later value for a key replaces the earlier one."""
+    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(results)
+    await conn.execute(
+        insert.on_conflict_do_update(
+            index_elements=[results.c.run_uuid, results.c.key],
+            set_={name: insert.excluded[name] for name in RESULT_COLUMNS},
+        ),
+        rows,
     )
 
 

@@ -6,7 +6,20 @@ from aiohttp import web
 
 
 def setup_routes(app: web.Application) -> None:
-    from server.api import alerts, auth, contacts, gateway, messages, results, tokens, webhooks
+    from server.api import (
+        alerts,
+        auth,
+        contacts,
+        demo,
+        gateway,
+        gateways,
+        inbox,
+        messages,
+        results,
+        tokens,
+        webhooks,
+    )
 
-    for area in (auth, tokens, contacts, messages, gateway, alerts, results, webhooks):
+    areas = (auth, tokens, contacts, messages, inbox, gateway, gateways, alerts, results, webhooks, demo)
+    for area in areas:
         area.setup(app)

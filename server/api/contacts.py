@@ -298,13 +298,11 @@ async def import_csv(request: web.Request) -> web.Response:
                 mappings=mappings,
                 encoding=encoding,
                 tz=config.tz,
+                programme_timezone=config.programme_timezone,
                 region=config.default_region,
                 now=request.app[CLOCK].now(),
                 actor=principal.name,
             )
-        await schedule.imported(
-            request.app[DB], now=request.app[CLOCK].now(), timezone=config.programme_timezone
-        )
     except ImportRefused as exc:
         raise ApiError(422, "import_refused", str(exc)) from exc
     return web.json_response(report.as_dict(max_errors=MAX_REPORTED_ERRORS))

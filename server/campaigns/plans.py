@@ -8,18 +8,24 @@ per campaign object, so a programme snapshot's campaigns are arranged once.
 A :class:`Bound` plan adds the database ids the queries join on: the campaign row, the group (matched by name,
 as programme loads match groups) and each field with its type. Those are read again whenever the scheduler
 needs them, so a group or field created after the programme was loaded is found.
+
+A plan also remembers its answers (:meth:`Plan.next_fire_memo`, :meth:`Plan.event_time`): they are pure, and
+the firing asks the same few questions for thousands of contacts batch after batch (the contacts due at one
+moment share a few hundred dates), so each is worked out once while the plan lives.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from flows.campaign_time import CampaignSchedule
+from flows.campaign_time import CampaignSchedule, fire_time
 from flows.model import Campaign, CampaignEvent
 from server.db.schema import campaigns, fields, groups
 from server.programmes import campaign_from_json
@@ -27,6 +33,10 @@ from server.programmes import campaign_from_json
 _JUST_BEFORE = dt.timedelta(microseconds=1)
 
 Value = dt.date | dt.datetime | None  # a contact's value of one date field; None when she has none
+Next = tuple[CampaignEvent, dt.datetime] | None  # an event and its time, or nothing ahead
+# Answers a plan remembers before it starts again: a day's fires ask a few thousand distinct questions (dates
+# by timezones), and a few megabytes at most are kept.
+MEMO_LIMIT = 8_192
 
 
 @dataclass(frozen=True, eq=False)
@@ -36,10 +46,46 @@ class Plan:
     schedules: tuple[CampaignSchedule, ...]  # one per field, same order
     events: Mapping[str, CampaignEvent]  # by uuid
     order: Mapping[str, int]  # event uuid → its position in the campaign
+    _memo: dict[tuple[Any, ...], Any] = field(default_factory=dict, repr=False)
+
+    def next_fire_memo(
+        self, values: tuple[Value, ...], timezone: str, after: dt.datetime, fired: str | None
+    ) -> Next:
+        """:meth:`next_fire`, remembered."""
+        key = (values, timezone, after, fired)
+        try:
+            found: Next = self._memo[key]
+        except KeyError:
+            found = self._remember(key, self.next_fire(values, timezone, after, fired=fired))
+        return found
+
+    def event_time(self, event: CampaignEvent, value: Value, timezone: str) -> dt.datetime | None:
+        """The event's time for a contact with this value of its field (None: the value gives none),
+        remembered."""
+        key = (event.uuid, value, timezone)
+        try:
+            found: dt.datetime | None = self._memo[key]
+        except KeyError:
+            try:
+                time = (
+                    None
+                    if value is None
+                    else fire_time(value, event.offset, event.unit, event.delivery_hour, timezone)
+                )
+            except ValueError:  # outside the calendar
+                time = None
+            found = self._remember(key, time)
+        return found
+
+    def _remember(self, key: tuple[Any, ...], answer: Any) -> Any:
+        if len(self._memo) >= MEMO_LIMIT:
+            self._memo.clear()
+        self._memo[key] = answer
+        return answer
 
     def next_fire(
         self, values: Sequence[Value], timezone: str, after: dt.datetime, *, fired: str | None = None
-    ) -> tuple[CampaignEvent, dt.datetime] | None:
+    ) -> Next:
         """The first event due strictly after ``after`` for a contact with these field values (one per
         field, as ``fields``), in her timezone; ``fired`` as ``flows.campaign_time.next_fire``.
 
@@ -156,7 +202,29 @@ async def bind(conn: AsyncConnection, campaign_list: Sequence[Campaign]) -> list
     return bound
 
 
+def as_stored(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """The column as the driver returns it, not converted: for a caller that converts each distinct value
+    once (with the column's own result processor, or a cache), instead of every row's."""
+    return sa.type_coerce(column, sa.types.NullType())
+
+
+_STORED_LIMIT = 16
+# Campaigns read back from their stored definitions, by the definition's text: the same text gives the same
+# objects, so their plans (and what the plans remember) are built once, not at every contact change.
+_stored: dict[str, Campaign] = {}
+
+
 async def stored_campaigns(conn: AsyncConnection) -> tuple[Campaign, ...]:
     """The campaigns as the last programme load stored them (for callers without a runner's snapshot)."""
-    rows = await conn.execute(sa.select(campaigns.c.definition).order_by(campaigns.c.id))
-    return tuple(campaign_from_json(definition) for (definition,) in rows)
+    text = sa.cast(campaigns.c.definition, sa.Text)  # the JSON as stored, not decoded
+    rows = await conn.execute(sa.select(text).order_by(campaigns.c.id))
+    return tuple(_campaign_of(definition) for (definition,) in rows)
+
+
+def _campaign_of(definition: str) -> Campaign:
+    found = _stored.get(definition)
+    if found is None:
+        if len(_stored) >= _STORED_LIMIT:
+            _stored.clear()
+        found = _stored[definition] = campaign_from_json(json.loads(definition))
+    return found

@@ -15,6 +15,9 @@ What a recomputation counts from:
 
 Leaving the group, being stopped or blocked, or losing the date value deletes the row; coming back enrols
 her again from that moment.
+
+A recomputation writes only the rows whose event or time changes: re-importing contacts whose dates did not
+change, or a programme load that leaves most members' next event where it was, costs reads only.
 """
 
 from __future__ import annotations
@@ -26,12 +29,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from flows.env import zone
-from flows.model import Campaign, CampaignEvent
-from server.campaigns.plans import Bound, Value, bind
+from flows.model import Campaign
+from server.campaigns.plans import Bound, Value, as_stored, bind, stored_campaigns
+from server.campaigns.writes import RowWrites, write_rows
 from server.config import Config
 from server.db.schema import campaign_fires, contact_fields, contacts, group_members
 
@@ -69,16 +72,20 @@ def pick_value(value_type: str, day: dt.date | None, moment: dt.datetime | None)
 # --- reading what a schedule depends on -------------------------------------------------------------------
 
 
-def with_values(stmt: sa.Select[Any], bound: Bound, contact_id: sa.ColumnElement[Any]) -> sa.Select[Any]:
-    """Add the contact's value of each of the campaign's date fields (two columns each: date, datetime)."""
+def with_values(
+    stmt: sa.Select[Any], bound: Bound, contact_id: sa.ColumnElement[Any], *, raw: bool = False
+) -> sa.Select[Any]:
+    """Add the contact's value of each of the campaign's date fields (two columns each: date, datetime);
+    ``raw``: :func:`as_stored`."""
     for number, field_id in enumerate(bound.field_ids):
         if field_id is None:
             stmt = stmt.add_columns(sa.null(), sa.null())
             continue
         value = contact_fields.alias(f"v{number}")
+        columns = (value.c.date_value, value.c.datetime_value)
         stmt = stmt.outerjoin(
             value, sa.and_(value.c.contact_id == contact_id, value.c.field_id == field_id)
-        ).add_columns(value.c.date_value, value.c.datetime_value)
+        ).add_columns(*(as_stored(c) for c in columns) if raw else columns)
     return stmt
 
 
@@ -95,18 +102,21 @@ class _State:
     contact_id: int
     enrolled: bool  # active and in the group
     timezone: str | None
-    current: dt.datetime | None  # the due time of her row, when she has one
+    current: tuple[str, dt.datetime] | None  # her row (event uuid, due time), when she has one
     values: tuple[Value, ...]
 
 
+_ROW = (campaign_fires.c.event_uuid, campaign_fires.c.due_at)
+
+
 def _state_select(bound: Bound) -> sa.Select[Any]:
-    """Given contacts (add the WHERE): whether each is enrolled, her timezone, her row's time, her values."""
+    """Given contacts (add the WHERE): whether each is enrolled, her timezone, her row, her values."""
     if bound.group_id is None:
         enrolled: sa.ColumnElement[Any] = sa.false()  # the group does not exist: nobody is in it
-        stmt = sa.select(contacts.c.id, enrolled, contacts.c.timezone, campaign_fires.c.due_at)
+        stmt = sa.select(contacts.c.id, enrolled, contacts.c.timezone, *_ROW)
     else:
         enrolled = sa.and_(contacts.c.status == "active", group_members.c.group_id.is_not(None))
-        stmt = sa.select(contacts.c.id, enrolled, contacts.c.timezone, campaign_fires.c.due_at).outerjoin(
+        stmt = sa.select(contacts.c.id, enrolled, contacts.c.timezone, *_ROW).outerjoin(
             group_members,
             sa.and_(group_members.c.contact_id == contacts.c.id, group_members.c.group_id == bound.group_id),
         )
@@ -122,7 +132,7 @@ def _member_select(bound: Bound, group_id: int) -> sa.Select[Any]:
     the group's primary key drives the scan, so a small group in a large server reads only its members."""
     member = group_members.c.contact_id
     stmt = (
-        sa.select(member, contacts.c.status == "active", contacts.c.timezone, campaign_fires.c.due_at)
+        sa.select(member, contacts.c.status == "active", contacts.c.timezone, *_ROW)
         .select_from(group_members)
         .join(contacts, contacts.c.id == member)
         .outerjoin(
@@ -135,65 +145,42 @@ def _member_select(bound: Bound, group_id: int) -> sa.Select[Any]:
 
 
 def _states(bound: Bound, rows: Iterable[Sequence[Any]]) -> list[_State]:
-    return [_State(row[0], bool(row[1]), row[2], row[3], values_of(bound, row[4:])) for row in rows]
+    return [
+        _State(
+            row[0],
+            bool(row[1]),
+            row[2],
+            None if row[4] is None else (row[3], row[4]),
+            values_of(bound, row[5:]),
+        )
+        for row in rows
+    ]
 
 
 # --- computing and writing --------------------------------------------------------------------------------
 
 
-@dataclass
-class _Writes:
-    upserts: list[dict[str, Any]]
-    deletes: list[int]  # contact ids whose row goes
-
-
-def _compute(bound: Bound, states: Iterable[_State], *, now: dt.datetime, programme_timezone: str) -> _Writes:
-    # Contacts of one programme share few distinct dates (due dates, birthdays), so most of a large batch
-    # asks the same question: each is answered once.
-    answers: dict[tuple[Any, ...], tuple[CampaignEvent, dt.datetime] | None] = {}
-    writes = _Writes([], [])
+def _compute(
+    bound: Bound, states: Iterable[_State], *, now: dt.datetime, programme_timezone: str
+) -> RowWrites:
+    """The rows that change: a row recomputed to what it already holds is not written again. Contacts of one
+    programme share few distinct dates (due dates, birthdays), so most questions are answered from the
+    plan's memory."""
+    writes = RowWrites(bound.id)
     for state in states:
         found = None
         if state.enrolled:
-            after = now if state.current is None else min(now, state.current - _JUST_BEFORE)
+            after = now if state.current is None else min(now, state.current[1] - _JUST_BEFORE)
             tz = timezone_of(state.timezone, programme_timezone)
-            key = (state.values, tz, after)
-            if key in answers:
-                found = answers[key]
-            else:
-                found = answers[key] = bound.plan.next_fire(state.values, tz, after)
+            found = bound.plan.next_fire_memo(state.values, tz, after, None)
         if found is not None:
             event, due = found
-            writes.upserts.append(
-                {
-                    "contact_id": state.contact_id,
-                    "campaign_id": bound.id,
-                    "event_uuid": event.uuid,
-                    "due_at": due,
-                }
-            )
+            writes.kept += 1
+            if state.current != (event.uuid, due):
+                writes.upserts.append((state.contact_id, event.uuid, due))
         elif state.current is not None:
             writes.deletes.append(state.contact_id)
     return writes
-
-
-def upsert_statement(conn: AsyncConnection) -> Any:
-    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(campaign_fires)
-    return insert.on_conflict_do_update(
-        index_elements=[campaign_fires.c.contact_id, campaign_fires.c.campaign_id],
-        set_={"event_uuid": insert.excluded.event_uuid, "due_at": insert.excluded.due_at},
-    )
-
-
-async def _write(conn: AsyncConnection, bound: Bound, writes: _Writes) -> None:
-    if writes.upserts:
-        await conn.execute(upsert_statement(conn), writes.upserts)
-    if writes.deletes:
-        await conn.execute(
-            campaign_fires.delete().where(
-                campaign_fires.c.campaign_id == bound.id, campaign_fires.c.contact_id.in_(writes.deletes)
-            )
-        )
 
 
 async def reschedule_contacts(
@@ -211,7 +198,7 @@ async def reschedule_contacts(
         for bound in bound_campaigns:
             rows = await conn.execute(_state_select(bound).where(contacts.c.id.in_(chunk)))
             writes = _compute(bound, _states(bound, rows), now=now, programme_timezone=timezone)
-            await _write(conn, bound, writes)
+            await write_rows(conn, writes)
 
 
 async def reschedule_campaign(
@@ -240,8 +227,8 @@ async def reschedule_campaign(
             return scheduled
         last = rows[-1][0]
         writes = _compute(bound, _states(bound, rows), now=now, programme_timezone=timezone)
-        await _write(conn, bound, writes)
-        scheduled += len(writes.upserts)
+        await write_rows(conn, writes)
+        scheduled += writes.kept
 
 
 # --- the moments a schedule changes -----------------------------------------------------------------------
@@ -277,10 +264,14 @@ async def contact_changed(
 async def contacts_changed(
     conn: AsyncConnection, contact_ids: Collection[int], *, now: dt.datetime, timezone: str
 ) -> None:
-    """Recompute these contacts' rows in every stored campaign: for changes made outside a flow (the contacts
-    API, an import), which do not say what they changed."""
-    from server.campaigns.plans import stored_campaigns
+    """These contacts changed (any way, not saying how): recompute their rows in every stored campaign, in the
+    caller's transaction. The call for the contacts API and for each batch of a contact import, with that
+    batch's created and updated contacts.
 
+    Only these contacts are read and only rows that change are written. The campaigns are parsed once per
+    stored definition and their plans remember their answers, so a call costs a few statements, then per
+    ``CHUNK`` contacts one read per campaign: on SQLite with a million contacts in a 700-event campaign,
+    about 4 ms of CPU for one contact and 12 µs of CPU per contact for a batch of a thousand."""
     bound = await bind(conn, await stored_campaigns(conn))
     await reschedule_contacts(conn, bound, contact_ids, now=now, timezone=timezone)
 
@@ -297,10 +288,9 @@ async def campaigns_loaded(
 
 
 async def imported(engine: AsyncEngine, *, now: dt.datetime, timezone: str) -> int:
-    """After a contact import (which writes in batches of its own and does not say whom it touched): every
-    campaign's rows recomputed in one transaction. Returns how many contacts have a row."""
-    from server.campaigns.plans import stored_campaigns
-
+    """Every member of every campaign recomputed, in a transaction of its own. Returns how many contacts
+    have a row. An import that knows whom it touched calls :func:`contacts_changed` in each batch's
+    transaction instead: only those contacts, and no window in which their rows are stale."""
     total = 0
     async with engine.begin() as conn:
         for bound in await bind(conn, await stored_campaigns(conn)):

@@ -40,13 +40,19 @@ def plain_text(template: str) -> str | None:
     return "".join(segment.value for segment in segments if not isinstance(segment, Expression))
 
 
-@functools.lru_cache(maxsize=4096)
-def checked(text: str) -> messages.Text | None:
+def sendable(text: str) -> messages.Text | None:
     """The text ready to queue, or None when it cannot be sent as SMS (empty, or too many parts)."""
     try:
         return messages.check_text(text)
     except messages.Invalid:
         return None
+
+
+@functools.lru_cache(maxsize=4096)
+def checked(text: str) -> messages.Text | None:
+    """:func:`sendable`, remembered: for an event's text, sent as it is to thousands of contacts (a text
+    rendered for one contact goes to :func:`sendable`)."""
+    return sendable(text)
 
 
 def render(template: str, contact: Contact, assets: Assets, env: Environment) -> str:

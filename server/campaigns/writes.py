@@ -1,5 +1,8 @@
 """Writing what a batch of fires decided, in one go: the messages, their ``queued`` events, the log, and the
-rows moved on or deleted.
+rows moved on or deleted; and the rows a recomputation changed (:func:`write_rows`).
+
+A batch decides once for many contacts, so each entry of :class:`Writes` holds the list of contacts it applies
+to, and is expanded into rows here: a time is converted for the database once per decision, not per row.
 
 A batch writes thousands of rows in each of those tables, so the writing is batched statement by statement
 (DESIGN's target: 20,000 fires per second on SQLite). On SQLite the rows go to the driver's ``executemany``
@@ -15,11 +18,12 @@ import datetime as dt
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.db.schema import PRIORITIES, campaign_fires, campaign_log, message_events, messages
@@ -29,18 +33,64 @@ ACTOR = "campaigns"  # the ``detail`` of the messages' ``queued`` events, and th
 _BULK = PRIORITIES["bulk"]
 
 
+Contacts = Sequence[int]  # the contacts one decision applies to: a batch decides once for all who share it
+
+
 @dataclass
 class Writes:
-    messages: list[tuple[int, Text]] = field(default_factory=list)  # (contact id, text)
-    # (contact id, campaign uuid, event uuid, outcome, due at)
-    log: list[tuple[int, str, str, str, dt.datetime]] = field(default_factory=list)
-    moves: list[tuple[int, int, str, dt.datetime]] = field(
-        default_factory=list
-    )  # (contact, campaign, event, at)
-    drops: list[tuple[int, int]] = field(default_factory=list)  # (contact id, campaign id)
+    """What a batch decided, by decision: each entry applies to a list of contacts."""
+
+    messages: list[tuple[Contacts, Text]] = field(default_factory=list)
+    # (contacts, campaign uuid, event uuid, outcome, due at)
+    log: list[tuple[Contacts, str, str, str, dt.datetime]] = field(default_factory=list)
+    # (contacts, campaign id, event uuid, at)
+    moves: list[tuple[Contacts, int, str, dt.datetime]] = field(default_factory=list)
+    drops: list[tuple[Contacts, int]] = field(default_factory=list)  # (contacts, campaign id)
 
     def __bool__(self) -> bool:
         return bool(self.messages or self.log or self.moves or self.drops)
+
+
+@dataclass
+class RowWrites:
+    """Campaign rows a recomputation changes, in one campaign."""
+
+    campaign_id: int
+    upserts: list[tuple[int, str, dt.datetime]] = field(default_factory=list)  # (contact, event uuid, due)
+    deletes: list[int] = field(default_factory=list)  # contacts whose row goes
+    kept: int = 0  # contacts who have a row after the writes, changed or not
+
+
+async def write_rows(conn: AsyncConnection, rows: RowWrites) -> None:
+    """Insert or replace the recomputed rows, and delete the ones that go."""
+    if rows.upserts and conn.dialect.name == "sqlite":
+        as_time = _processor(campaign_fires.c.due_at, conn)
+        stored: dict[dt.datetime, Any] = {}
+        for _, _, due in rows.upserts:
+            if due not in stored:
+                stored[due] = as_time(due)
+        await conn.exec_driver_sql(
+            _UPSERT, [(c, rows.campaign_id, e, stored[due]) for c, e, due in rows.upserts]
+        )
+    elif rows.upserts:
+        insert = postgresql.insert(campaign_fires)
+        await conn.execute(
+            insert.on_conflict_do_update(
+                index_elements=[campaign_fires.c.contact_id, campaign_fires.c.campaign_id],
+                set_={"event_uuid": insert.excluded.event_uuid, "due_at": insert.excluded.due_at},
+            ),
+            [
+                {"contact_id": c, "campaign_id": rows.campaign_id, "event_uuid": e, "due_at": due}
+                for c, e, due in rows.upserts
+            ],
+        )
+    if rows.deletes:
+        await conn.execute(
+            campaign_fires.delete().where(
+                campaign_fires.c.campaign_id == rows.campaign_id,
+                campaign_fires.c.contact_id.in_(rows.deletes),
+            )
+        )
 
 
 async def write(conn: AsyncConnection, writes: Writes, now: dt.datetime) -> None:
@@ -68,7 +118,8 @@ async def _write_core(conn: AsyncConnection, writes: Writes, now: dt.datetime) -
                 "created_at": now,
                 "updated_at": now,
             }
-            for contact_id, text in writes.messages
+            for contact_ids, text in writes.messages
+            for contact_id in contact_ids
         ]
         inserted = await conn.execute(messages.insert().returning(messages.c.id), rows)
         await conn.execute(
@@ -87,7 +138,8 @@ async def _write_core(conn: AsyncConnection, writes: Writes, now: dt.datetime) -
                     "due_at": due_at,
                     "at": now,
                 }
-                for contact_id, campaign_uuid, event_uuid, outcome, due_at in writes.log
+                for contact_ids, campaign_uuid, event_uuid, outcome, due_at in writes.log
+                for contact_id in contact_ids
             ],
         )
     if writes.moves:
@@ -100,7 +152,8 @@ async def _write_core(conn: AsyncConnection, writes: Writes, now: dt.datetime) -
             .values(event_uuid=sa.bindparam("event_uuid"), due_at=sa.bindparam("due_at")),
             [
                 {"k_contact": c, "k_campaign": k, "event_uuid": e, "due_at": at}
-                for c, k, e, at in writes.moves
+                for ids, k, e, at in writes.moves
+                for c in ids
             ],
         )
     if writes.drops:
@@ -109,7 +162,7 @@ async def _write_core(conn: AsyncConnection, writes: Writes, now: dt.datetime) -
                 campaign_fires.c.contact_id == sa.bindparam("k_contact"),
                 campaign_fires.c.campaign_id == sa.bindparam("k_campaign"),
             ),
-            [{"k_contact": c, "k_campaign": k} for c, k in writes.drops],
+            [{"k_contact": c, "k_campaign": k} for ids, k in writes.drops for c in ids],
         )
 
 
@@ -127,6 +180,10 @@ _LOG = (
     "INSERT INTO campaign_log (contact_id, campaign_uuid, event_uuid, outcome, due_at, at) "
     "VALUES (?, ?, ?, ?, ?, ?)"
 )
+_UPSERT = (
+    "INSERT INTO campaign_fires (contact_id, campaign_id, event_uuid, due_at) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (contact_id, campaign_id) DO UPDATE SET event_uuid = excluded.event_uuid, due_at = excluded.due_at"
+)
 _MOVE = "UPDATE campaign_fires SET event_uuid = ?, due_at = ? WHERE contact_id = ? AND campaign_id = ?"
 _DROP = "DELETE FROM campaign_fires WHERE contact_id = ? AND campaign_id = ?"
 
@@ -137,62 +194,54 @@ def _processor(column: sa.Column[Any], conn: AsyncConnection) -> Callable[[Any],
     return process
 
 
-_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}  # 0b10 and two random bits
-_COUNTER = 4096  # values of the 12-bit counter of a version 7 UUID
+_RAND_B = 61  # random bits the counter starts from: room left below the 62 bits of rand_b to count up
 
 
 def _uuid7_hexes(count: int) -> list[str]:
-    """``count`` time-ordered UUIDs (RFC 9562 version 7, the 12 bits after the version a counter) as the 32 hex
-    digits SQLite stores. A batch's messages get ascending uuids, so their unique index grows at its end
+    """``count`` time-ordered UUIDs (RFC 9562 version 7) as the 32 hex digits SQLite stores: the wall-clock
+    millisecond, 12 random bits, and a 62-bit ``rand_b`` that starts at random and counts up (the RFC's
+    monotonic random method). A batch's messages get ascending uuids, so their unique index grows at its end
     instead of taking a random page for each; random UUIDs made that index the most expensive part of a fire.
     The wall clock (not the injected one) dates them: they only need to be unique and ascending."""
     millis = time.time_ns() // 1_000_000
-    randoms = os.urandom(8 * count).hex()
-    return [
-        f"{millis + i // _COUNTER:012x}7{i % _COUNTER:03x}"
-        + _VARIANT[randoms[16 * i]]
-        + randoms[16 * i + 1 : 16 * i + 16]
-        for i in range(count)
-    ]
+    random = int.from_bytes(os.urandom(10))
+    rand_a, rand_b = random >> (80 - 12), random & ((1 << _RAND_B) - 1)
+    first = (millis << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b
+    return [f"{value:032x}" for value in range(first, first + count)]
 
 
 async def _write_sqlite(conn: AsyncConnection, writes: Writes, now: dt.datetime) -> None:
     as_time = _processor(campaign_log.c.at, conn)
     stamp = as_time(now)
-    times: dict[dt.datetime, Any] = {}
-
-    def stored(moment: dt.datetime) -> Any:
-        found = times.get(moment)
-        if found is None:
-            found = times[moment] = as_time(moment)
-        return found
-
     if writes.messages:
         before = (await conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM messages")).scalar_one()
+        queued = [
+            (contact_id, text.text, text.size.segments, text.size.encoding)
+            for contact_ids, text in writes.messages
+            for contact_id in contact_ids
+        ]
         await conn.exec_driver_sql(
             _MESSAGES,
             [
-                (
-                    message_uuid,
-                    contact_id,
-                    text.text,
-                    _BULK,
-                    text.size.segments,
-                    text.size.encoding,
-                    stamp,
-                    stamp,
-                )
-                for message_uuid, (contact_id, text) in zip(
-                    _uuid7_hexes(len(writes.messages)), writes.messages, strict=True
+                (message_uuid, contact_id, body, _BULK, segments, encoding, stamp, stamp)
+                for message_uuid, (contact_id, body, segments, encoding) in zip(
+                    _uuid7_hexes(len(queued)), queued, strict=True
                 )
             ],
         )
         await conn.exec_driver_sql(_EVENTS, (stamp, ACTOR, before))
+    # Each decision's time is converted once, for all the contacts it applies to.
     if writes.log:
-        await conn.exec_driver_sql(
-            _LOG, [(c, k, e, outcome, stored(at), stamp) for c, k, e, outcome, at in writes.log]
-        )
+        log_rows: list[tuple[Any, ...]] = []
+        for ids, campaign_uuid, e, outcome, due_at in writes.log:
+            due = as_time(due_at)
+            log_rows.extend([(c, campaign_uuid, e, outcome, due, stamp) for c in ids])
+        await conn.exec_driver_sql(_LOG, log_rows)
     if writes.moves:
-        await conn.exec_driver_sql(_MOVE, [(e, stored(at), c, k) for c, k, e, at in writes.moves])
+        move_rows: list[tuple[Any, ...]] = []
+        for ids, k, e, at in writes.moves:
+            stored = as_time(at)
+            move_rows.extend([(e, stored, c, k) for c in ids])
+        await conn.exec_driver_sql(_MOVE, move_rows)
     if writes.drops:
-        await conn.exec_driver_sql(_DROP, writes.drops)
+        await conn.exec_driver_sql(_DROP, [(c, k) for ids, k in writes.drops for c in ids])

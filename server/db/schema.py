@@ -329,7 +329,9 @@ webhook_requests = sa.Table(
 )
 sa.Index("ix_webhook_requests_status", webhook_requests.c.status, webhook_requests.c.id)
 
-# Inbound messages no flow took, for staff to read and answer.
+# Inbound messages no flow took, for staff to read and answer. Why each landed there (server.runner.inbound):
+# no trigger or waiting flow took it, she had opted out, or her flow was waiting for a webhook, not for her.
+INBOX_REASONS = ("unmatched", "stopped", "not_expected")
 inbox = sa.Table(
     "inbox",
     metadata,
@@ -450,14 +452,6 @@ sa.Index(
     postgresql_where=sa.text("notified_at IS NULL"),
 )
 
-# Flows whose answers are anonymous (the ``anonymous_flows`` setting, written at every server start): their
-# results are kept only as clinic ratings.
-anonymous_flows = sa.Table(
-    "anonymous_flows",
-    metadata,
-    sa.Column("name", sa.String(255), primary_key=True),
-)
-
 # Anonymous answers, counted: one row per week, clinic, question and answer, with how many times it was given. No
 # contact, run, message or exact time, and no insertion order either: the key is the row's only order
 # (SQLite WITHOUT ROWID), so a row cannot be matched to the moment an answer came in.
@@ -525,3 +519,13 @@ webhook_cursors = sa.Table(
     sa.Column("name", sa.String(32), primary_key=True),
     sa.Column("last_id", BigId, nullable=False),
 )
+
+
+# --- flow anonymity and who resolved an inbox item (0006) -----------------------------------------------------
+# A flow's answers are anonymous when the flow says so (``anonymous: true`` in its file): the load copies the
+# flag here, where the runner's transaction reads it for each result (see server.ratings).
+programme_flows.append_column(sa.Column("anonymous", sa.Boolean, nullable=False, server_default=sa.false()))
+# "user:<name>" or "token:<name>", as the audit log names them; NULL while the item is open.
+inbox.append_column(sa.Column("resolved_by", sa.String(80), nullable=True))
+# One contact's items (GET /api/v1/inbox?contact=), and deleting a contact without reading the whole inbox.
+sa.Index("ix_inbox_contact", inbox.c.contact_id, inbox.c.message_id)

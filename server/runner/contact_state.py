@@ -9,7 +9,7 @@ programme was loaded), so the name is what joins the two.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -35,21 +35,34 @@ async def load_contact(
 ) -> tuple[ContactRecord, Contact] | None:
     """The contact with this id, or None when it is gone. ``declared_groups`` maps group name → the uuid the
     programme's flows use for it."""
-    row = (await conn.execute(sa.select(contacts).where(contacts.c.id == contact_id))).first()
-    if row is None:
-        return None
-    contact = Contact(
-        uuid=str(row.uuid),
-        name=row.name or "",
-        language=row.language,
-        phone=row.phone,
-        timezone=row.timezone,
-        status=_status(row.status),
-        fields=await _typed_values(conn, contact_id),
-        groups=await _groups(conn, contact_id, declared_groups),
-        created_on=row.created_at,
-    )
-    return ContactRecord(row.id, row.uuid, row.status), contact
+    return (await load_contacts(conn, [contact_id], declared_groups)).get(contact_id)
+
+
+async def load_contacts(
+    conn: AsyncConnection, contact_ids: Collection[int], declared_groups: Mapping[str, str]
+) -> dict[int, tuple[ContactRecord, Contact]]:
+    """The contacts with these ids that exist, in three queries however many they are."""
+    wanted = list(contact_ids)
+    rows = (await conn.execute(sa.select(contacts).where(contacts.c.id.in_(wanted)))).all()
+    if not rows:
+        return {}
+    values = await _typed_values(conn, wanted)
+    memberships = await _groups(conn, wanted, declared_groups)
+    loaded: dict[int, tuple[ContactRecord, Contact]] = {}
+    for row in rows:
+        contact = Contact(
+            uuid=str(row.uuid),
+            name=row.name or "",
+            language=row.language,
+            phone=row.phone,
+            timezone=row.timezone,
+            status=_status(row.status),
+            fields=values.get(row.id, {}),
+            groups=tuple(memberships.get(row.id, ())),
+            created_on=row.created_at,
+        )
+        loaded[row.id] = (ContactRecord(row.id, row.uuid, row.status), contact)
+    return loaded
 
 
 def _status(value: str) -> ContactStatus:
@@ -60,9 +73,10 @@ def _status(value: str) -> ContactStatus:
     return "active"
 
 
-async def _typed_values(conn: AsyncConnection, contact_id: int) -> dict[str, object]:
+async def _typed_values(conn: AsyncConnection, contact_ids: list[int]) -> dict[int, dict[str, object]]:
     rows = await conn.execute(
         sa.select(
+            contact_fields.c.contact_id,
             fields.c.key,
             fields.c.value_type,
             contact_fields.c.text_value,
@@ -71,13 +85,13 @@ async def _typed_values(conn: AsyncConnection, contact_id: int) -> dict[str, obj
             contact_fields.c.datetime_value,
         )
         .join(fields, fields.c.id == contact_fields.c.field_id)
-        .where(contact_fields.c.contact_id == contact_id)
+        .where(contact_fields.c.contact_id.in_(contact_ids))
     )
-    values: dict[str, object] = {}
-    for key, value_type, text, number, day, moment in rows:
+    values: dict[int, dict[str, object]] = {}
+    for contact_id, key, value_type, text, number, day, moment in rows:
         typed = {"number": _number(text, number), "date": day, "datetime": moment}.get(value_type, text)
         if typed is not None:
-            values[key] = typed
+            values.setdefault(contact_id, {})[key] = typed
     return values
 
 
@@ -90,12 +104,17 @@ def _number(text: str, stored: Decimal | None) -> Decimal | None:
 
 
 async def _groups(
-    conn: AsyncConnection, contact_id: int, declared_groups: Mapping[str, str]
-) -> tuple[GroupRef, ...]:
+    conn: AsyncConnection, contact_ids: list[int], declared_groups: Mapping[str, str]
+) -> dict[int, list[GroupRef]]:
     rows = await conn.execute(
-        sa.select(groups.c.name, groups.c.uuid)
+        sa.select(group_members.c.contact_id, groups.c.name, groups.c.uuid)
         .join(group_members, group_members.c.group_id == groups.c.id)
-        .where(group_members.c.contact_id == contact_id)
+        .where(group_members.c.contact_id.in_(contact_ids))
         .order_by(groups.c.name)
     )
-    return tuple(GroupRef(declared_groups.get(name, str(group_uuid)), name) for name, group_uuid in rows)
+    memberships: dict[int, list[GroupRef]] = {}
+    for contact_id, name, group_uuid in rows:
+        memberships.setdefault(contact_id, []).append(
+            GroupRef(declared_groups.get(name, str(group_uuid)), name)
+        )
+    return memberships

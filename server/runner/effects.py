@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncTransaction
 
 from flows.contact import Contact
 from flows.engine import Step
@@ -43,9 +43,11 @@ from server import messages
 from server.campaigns import schedule as campaign_schedule
 from server.contact_values import InvalidValue, TypedValue, check_status, parse_value
 from server.db.schema import groups
+from server.db.schema import messages as messages_table
+from server.runner.batch import Prefetch, Writes
 from server.runner.contact_state import ContactRecord
 from server.runner.records import record_alert, record_result, record_webhook_request
-from server.runner.sessions import drop_session, save_session
+from server.runner.sessions import StoredSession, drop_session, read_session, save_session
 from server.runner.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
@@ -71,9 +73,49 @@ class Turn:
     joined: dict[str, None] = field(default_factory=dict)  # group names, in order
     left: dict[str, None] = field(default_factory=dict)
     status: str = ""  # her status as the events so far leave it: a message after "stopped" is not sent
+    # In a batch of inbound turns: the rows this turn leaves for the batch to write (kept only if the turn
+    # succeeds), what the batch read for all its contacts, and the turn's savepoint once it wrote directly.
+    writes: Writes | None = None
+    prefetch: Prefetch | None = None
+    savepoint: AsyncTransaction | None = None
+    message_id: int | None = None  # the received message the batch's turn handles
 
     def __post_init__(self) -> None:
         self.status = self.status or self.record.status
+
+    async def writer(self) -> AsyncConnection:
+        """The connection for writes that cannot wait for the batch's end. In a batch they go inside the
+        turn's own savepoint (opened on the first), so that a failing turn undoes only itself."""
+        if self.writes is not None and self.savepoint is None:
+            self.savepoint = await self.conn.begin_nested()
+            if self.message_id is not None:
+                # Marked handled at the turn's time now rather than with the batch: what the turn writes may
+                # look for "the message handled at the turn's time" (an alert's message, an anonymous answer).
+                await self.conn.execute(
+                    messages_table.update()
+                    .where(messages_table.c.id == self.message_id, messages_table.c.handled_at.is_(None))
+                    .values(handled_at=self.now)
+                )
+        return self.conn
+
+    async def read_session(self) -> StoredSession | None:
+        if self.writes is not None and self.record.id in self.writes.sessions:
+            return self.writes.session(self.record.id)
+        if self.prefetch is not None and self.record.id in self.prefetch.sessions:
+            return self.prefetch.sessions[self.record.id]
+        return await read_session(self.conn, self.record.id)
+
+    async def save_session(self, data: Mapping[str, Any], waiting: SessionWaiting) -> None:
+        if self.writes is not None:
+            self.writes.sessions[self.record.id] = (data, waiting)
+        else:
+            await save_session(self.conn, self.record.id, data, waiting, now=self.now)
+
+    async def drop_session(self) -> None:
+        if self.writes is not None:
+            self.writes.sessions[self.record.id] = None
+        else:
+            await drop_session(self.conn, self.record.id)
 
 
 Handler = Callable[[Turn, Any], Awaitable[None]]
@@ -93,9 +135,9 @@ async def apply_step(turn: Turn, step: Step, *, session_uuid: str | None = None)
     await _write_contact_changes(turn)
     waiting = next((e for e in reversed(step.events) if isinstance(e, SessionWaiting)), None)
     if step.session is not None and waiting is not None:
-        await save_session(turn.conn, turn.record.id, step.session, waiting, now=turn.now)
+        await turn.save_session(step.session, waiting)
     elif step.session is None:
-        await drop_session(turn.conn, turn.record.id)
+        await turn.drop_session()
 
 
 async def queue_reply(turn: Turn, raw: str, *, force: bool = False) -> bool:
@@ -106,13 +148,16 @@ async def queue_reply(turn: Turn, raw: str, *, force: bool = False) -> bool:
     except messages.Invalid as exc:
         log.warning("a message for contact %s was not queued: %s", turn.record.uuid, exc)
         return False
-    status = messages.SENDABLE_CONTACT_STATUS if force else turn.status
-    recipient = messages.Recipient(turn.record.id, turn.record.uuid, status)
-    queued = await messages.queue_outgoing(
-        turn.conn, [recipient], text, priority=turn.priority, now=turn.now, actor=ACTOR
-    )
-    turn.queued += len(queued.messages)
-    return bool(queued.messages)
+    if not force and turn.status != messages.SENDABLE_CONTACT_STATUS:
+        return False
+    # Not audited one by one: each message's ``queued`` event already names the runner.
+    rows = messages.outgoing_rows([turn.record.id], text, priority=turn.priority, now=turn.now)
+    if turn.writes is not None:
+        turn.writes.messages.extend(rows)
+    else:
+        await messages.insert_outgoing(turn.conn, rows, actor=ACTOR)
+    turn.queued += 1
+    return True
 
 
 # --- events -----------------------------------------------------------------------------------------------
@@ -165,11 +210,18 @@ def _group_name(turn: Turn, group: GroupRef) -> str:
 
 
 async def _result(turn: Turn, event: RunResultChanged) -> None:
-    await record_result(turn.conn, turn.record.id, event, now=turn.now)
+    if (
+        turn.writes is not None
+        and turn.prefetch is not None
+        and not await turn.prefetch.is_anonymous(event.flow_uuid)
+    ):
+        turn.writes.result(turn.record.id, turn.record.uuid, event, turn.now)
+        return
+    await record_result(await turn.writer(), turn.record.id, event, now=turn.now)
 
 
 async def _alert(turn: Turn, event: AlertRaised) -> None:
-    await record_alert(turn.conn, turn.record.id, event, now=turn.now)
+    await record_alert(await turn.writer(), turn.record.id, event, now=turn.now)
 
 
 async def _webhook(turn: Turn, event: WebhookCalled, session_uuid: str | None) -> None:
@@ -177,7 +229,7 @@ async def _webhook(turn: Turn, event: WebhookCalled, session_uuid: str | None) -
         log.warning("a webhook call without a session to answer was dropped (flow %s)", event.flow_uuid)
         return
     await record_webhook_request(
-        turn.conn, turn.record.id, session_uuid, event, priority=turn.priority, now=turn.now
+        await turn.writer(), turn.record.id, session_uuid, event, priority=turn.priority, now=turn.now
     )
     turn.webhooks += 1
 
@@ -206,13 +258,14 @@ _HANDLERS: Mapping[type[Event], Handler] = {
 
 
 async def _write_contact_changes(turn: Turn) -> None:
+    if not (turn.attributes or turn.values or turn.joined or turn.left):
+        return
+    conn = await turn.writer()
     if turn.attributes or turn.values:
         changes = repository.ContactChanges(
             attributes=dict(turn.attributes), values=await _typed_values(turn, turn.values)
         )
-        updated = await repository.update_contact(
-            turn.conn, turn.record.uuid, changes, now=turn.now, actor=ACTOR
-        )
+        updated = await repository.update_contact(conn, turn.record.uuid, changes, now=turn.now, actor=ACTOR)
         turn.record = ContactRecord(turn.record.id, turn.record.uuid, updated.status)
     await _write_group_changes(turn)
     # Her campaign rows follow what was just written, in the same transaction.

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -31,8 +32,8 @@ from server.runner import effects
 from server.runner.contact_state import ContactRecord
 from server.runner.effects import Turn, apply_step
 from server.runner.records import put_in_inbox
-from server.runner.routing import catch_all_trigger, keyword_trigger, says_only, starts_with, words_of
-from server.runner.sessions import StoredSession, drop_session, read_session
+from server.runner.routing import catch_all_trigger, keyword_language, keyword_trigger, words_of
+from server.runner.sessions import StoredSession
 
 log = logging.getLogger(__name__)
 
@@ -50,18 +51,19 @@ async def route_inbound(turn: Turn, message: Inbound, config: Config) -> str:
     words = words_of(message.text)
     if turn.record.status == "blocked":
         return "ignored"
-    if says_only(words, config.opt_out_words):
-        return await opt_out(turn, config)
+    default = turn.env.default_language
+    if (said := keyword_language(words, config.opt_out_words, whole=True, prefer=default)) is not None:
+        return await opt_out(turn, config, said)
     if turn.record.status == "stopped":
-        if starts_with(words, config.opt_in_words):
-            return await opt_in(turn, config)
-        await put_in_inbox(turn.conn, message.id, turn.record.id, "stopped", now=turn.now)
+        if (said := keyword_language(words, config.opt_in_words, whole=False, prefer=default)) is not None:
+            return await opt_in(turn, config, said)
+        await put_in_inbox(await turn.writer(), message.id, turn.record.id, "stopped", now=turn.now)
         return "inbox"
     group_uuids = {group.uuid for group in turn.contact.groups}
     trigger = keyword_trigger(turn.snapshot.keyword_triggers, words, group_uuids)
     if trigger is not None and await _start_trigger(turn, trigger, message, words):
         return "trigger"
-    stored = await read_session(turn.conn, turn.record.id)
+    stored = await turn.read_session()
     if stored is not None:
         outcome = await _resume(turn, message, stored)
         if outcome is not None:
@@ -74,32 +76,42 @@ async def route_inbound(turn: Turn, message: Inbound, config: Config) -> str:
         if flow is not None:
             await start_flow(turn, flow, message.msg, {"type": "new_contact"})
             return "new_contact"
-    await put_in_inbox(turn.conn, message.id, turn.record.id, "unmatched", now=turn.now)
+    await put_in_inbox(await turn.writer(), message.id, turn.record.id, "unmatched", now=turn.now)
     return "inbox"
 
 
-async def opt_out(turn: Turn, config: Config) -> str:
+async def opt_out(turn: Turn, config: Config, said: str) -> str:
+    """``said``: the language of the keyword she used."""
     if turn.record.status == "stopped":
         return "opt_out"  # said again: nothing changes and nothing is sent, so auto-replies cannot loop
     await interrupt_session(turn)
     await _set_status(turn, "stopped", "sms:opt-out")
-    await effects.queue_reply(turn, config.opt_out_reply, force=True)
+    await effects.queue_reply(turn, _in_her_language(turn, config.opt_out_reply, said), force=True)
     return "opt_out"
 
 
-async def opt_in(turn: Turn, config: Config) -> str:
+async def opt_in(turn: Turn, config: Config, said: str) -> str:
     await _set_status(turn, "active", "sms:opt-in")
-    await effects.queue_reply(turn, config.opt_in_reply)
+    await effects.queue_reply(turn, _in_her_language(turn, config.opt_in_reply, said))
     return "opt_in"
+
+
+def _in_her_language(turn: Turn, replies: Mapping[str, str], said: str) -> str:
+    """The reply in her language, else in the language of the keyword she used, else the programme's."""
+    for language in (turn.contact.language, said, turn.env.default_language):
+        if language is not None and language in replies:
+            return replies[language]
+    return next(iter(replies.values()))  # the configuration has at least one
 
 
 async def _set_status(turn: Turn, status: str, actor: str) -> None:
     """Through the contacts repository, which audits the change (from, to, who)."""
+    conn = await turn.writer()
     changes = repository.ContactChanges(attributes={"status": status})
-    await repository.update_contact(turn.conn, turn.record.uuid, changes, now=turn.now, actor=actor)
+    await repository.update_contact(conn, turn.record.uuid, changes, now=turn.now, actor=actor)
     campaigns = turn.snapshot.campaigns  # stopped: out of every campaign; active again: enrolled from now
     await contact_changed(
-        turn.conn, turn.record.id, campaigns, now=turn.now, timezone=turn.env.timezone, everything=True
+        conn, turn.record.id, campaigns, now=turn.now, timezone=turn.env.timezone, everything=True
     )
     turn.record = ContactRecord(turn.record.id, turn.record.uuid, status)
     turn.status = status
@@ -107,14 +119,14 @@ async def _set_status(turn: Turn, status: str, actor: str) -> None:
 
 
 async def interrupt_session(turn: Turn) -> None:
-    stored = await read_session(turn.conn, turn.record.id)
+    stored = await turn.read_session()
     if stored is None:
         return
     try:
         step = engine.interrupt(stored.data, turn.contact, assets=turn.snapshot.assets)
     except SessionError as exc:
         log.error("the session of contact %s cannot be read and was dropped: %s", turn.record.uuid, exc)
-        await drop_session(turn.conn, turn.record.id)
+        await turn.drop_session()
         return
     await apply_step(turn, step)
 
@@ -146,17 +158,19 @@ async def _resume(turn: Turn, message: Inbound, stored: StoredSession) -> str | 
         )
     except SessionError as exc:
         log.error("the session of contact %s cannot be read and was dropped: %s", turn.record.uuid, exc)
-        await drop_session(turn.conn, turn.record.id)
+        await turn.drop_session()
         return None
     if any(isinstance(event, Ignored) for event in step.events):
         # Waiting for a webhook's answer, not for her: staff see the message instead of it being lost.
-        await put_in_inbox(turn.conn, message.id, turn.record.id, "not_expected", now=turn.now)
+        await put_in_inbox(await turn.writer(), message.id, turn.record.id, "not_expected", now=turn.now)
         return "inbox"
     await apply_step(turn, step)
     return "resumed"
 
 
 async def _is_first_message(turn: Turn, message: Inbound) -> bool:
+    if turn.prefetch is not None:
+        return await turn.prefetch.is_first_message(turn.record.id, message.id)
     earlier = await turn.conn.execute(
         sa.select(messages.c.id)
         .where(

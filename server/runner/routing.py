@@ -9,7 +9,7 @@ between equals the programme's order decides.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from flows.model import Trigger
 from flows.values.text import lower, tokenize
@@ -27,6 +27,20 @@ def says_only(words: Sequence[str], keywords: Collection[str]) -> bool:
 
 def starts_with(words: Sequence[str], keywords: Collection[str]) -> bool:
     return bool(words) and words[0] in keywords
+
+
+def keyword_language(
+    words: Sequence[str], keywords: Mapping[str, Collection[str]], *, whole: bool, prefer: str
+) -> str | None:
+    """The language whose keyword the message is (``whole``: the whole message is the keyword, else its first
+    word), ``prefer`` when several languages have the word; None when it is no language's keyword."""
+    matches = says_only if whole else starts_with
+    languages = [
+        language for language, words_of_language in keywords.items() if matches(words, words_of_language)
+    ]
+    if not languages:
+        return None
+    return prefer if prefer in languages else languages[0]
 
 
 def _applies(trigger: Trigger, group_uuids: Collection[str]) -> bool:

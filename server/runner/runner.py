@@ -1,9 +1,10 @@
 """The runner's entry points: handle an inbound message, fire what is due, make pending webhook calls.
 
-Each works contact by contact: take the contact's lock, open one transaction, claim the cause (mark the
-message handled, consume the fire, settle the webhook request) so that a second attempt finds nothing to do,
-run the engine, apply its events, commit; then wake the gateways when messages were queued and make the webhook
-calls the step recorded. Anything that fails rolls the whole turn back and leaves its cause to be taken again.
+Fires and webhook answers work contact by contact: take the contact's lock, open one transaction, claim the
+cause (consume the fire, settle the webhook request) so that a second attempt finds nothing to do, run the
+engine, apply its events, commit; then wake the gateways when messages were queued and make the webhook calls
+the step recorded. Anything that fails rolls the whole turn back and leaves its cause to be taken again.
+Received messages are handled the same way in batches of many contacts' turns (``inbound_batch``).
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from flows import engine
 from flows.env import Environment
 from server.clock import Clock
 from server.config import Config
-from server.db.schema import fires, messages, webhook_requests
+from server.db.schema import fires, webhook_requests
 from server.runner.contact_state import load_contact
 from server.runner.effects import Turn, apply_step
-from server.runner.inbound import Inbound, new_id, route_inbound
+from server.runner.inbound import new_id
+from server.runner.inbound_batch import handle_messages, handle_pending
 from server.runner.locks import ContactLocks, lock_contact_in_transaction
 from server.runner.sessions import consume_fire, read_session
 from server.runner.snapshot import Snapshot, SnapshotCache
@@ -75,7 +77,7 @@ class Runner:
             await lock_contact_in_transaction(conn, contact_id)
             turn = await work(conn)
         if turn is not None:
-            self._after_commit(turn)
+            self.after_commit(turn.queued, turn.webhooks)
         return turn
 
     async def _open_turn(
@@ -86,7 +88,7 @@ class Runner:
         if loaded is None:
             return None
         record, contact = loaded
-        return Turn(conn, now, record, contact, snapshot, self._environment(snapshot, now), priority)
+        return Turn(conn, now, record, contact, snapshot, self.environment(snapshot, now), priority)
 
     async def in_turn(
         self, contact_id: int, priority: str, work: Callable[[Turn], Awaitable[None]]
@@ -102,7 +104,7 @@ class Runner:
 
         return await self._turn(contact_id, run)
 
-    def _environment(self, snapshot: Snapshot, now: dt.datetime) -> Environment:
+    def environment(self, snapshot: Snapshot, now: dt.datetime) -> Environment:
         return Environment(
             now=now,
             timezone=self.config.programme_timezone,
@@ -112,10 +114,11 @@ class Runner:
             rand=_random.random,
         )
 
-    def _after_commit(self, turn: Turn) -> None:
-        if turn.queued and self.outbox_wake is not None:
+    def after_commit(self, queued: int, webhooks: int) -> None:
+        """What follows a commit that queued messages (wake the gateways) or recorded webhook calls (make them)."""
+        if queued and self.outbox_wake is not None:
             self.outbox_wake.notify()
-        if turn.webhooks and self.webhooks_in_background:
+        if webhooks and self.webhooks_in_background:
             self.spawn(self.perform_webhooks())
 
     def spawn(self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
@@ -129,68 +132,16 @@ class Runner:
     async def handle_inbound(self, message_id: int) -> str | None:
         """Handle one received message; what it was handled as, or None when it was not this call's to handle
         (already handled, not inbound, gone)."""
-        async with self.db.connect() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(messages.c.contact_id).where(
-                        messages.c.id == message_id,
-                        messages.c.direction == "in",
-                        messages.c.handled_at.is_(None),
-                    )
-                )
-            ).first()
-        if row is None:
-            return None
-        outcome: list[str] = []
-
-        async def work(conn: AsyncConnection) -> Turn | None:
-            now = self.clock.now()
-            claimed = await conn.execute(
-                messages.update()
-                .where(messages.c.id == message_id, messages.c.handled_at.is_(None))
-                .values(handled_at=now, handled_as="ignored")
-                .returning(messages.c.uuid, messages.c.text, messages.c.created_at)
-            )
-            message = claimed.first()
-            if message is None:
-                return None
-            turn = await self._open_turn(conn, row.contact_id, now, "reply")
-            if turn is None:
-                return None
-            msg = engine.Msg(message.text, str(message.uuid), message.created_at)
-            handled_as = await route_inbound(
-                turn, Inbound(message_id, message.uuid, message.text, msg), self.config
-            )
-            await conn.execute(
-                messages.update().where(messages.c.id == message_id).values(handled_as=handled_as)
-            )
-            outcome.append(handled_as)
-            return turn
-
-        await self._turn(row.contact_id, work)
-        return outcome[0] if outcome else None
+        return (await handle_messages(self, [message_id])).handled.get(message_id)
 
     async def handle_pending_inbound(self, limit: int = BATCH) -> int:
-        """Handle received messages nobody has handled yet, oldest first (what the inbox wake-up and, after a
-        crash, the tick do). Returns how many this call handled."""
-        async with self.db.connect() as conn:
-            ids = list(
-                (
-                    await conn.execute(
-                        sa.select(messages.c.id)
-                        .where(messages.c.direction == "in", messages.c.handled_at.is_(None))
-                        .order_by(messages.c.id)
-                        .limit(limit)
-                    )
-                ).scalars()
-            )
-        handled = 0
-        for message_id in ids:
-            try:
-                handled += await self.handle_inbound(message_id) is not None
-            except Exception:
-                log.exception("inbound message %s could not be handled; it will be tried again", message_id)
-        return handled
+        """Handle received messages nobody has handled yet, oldest first, as one batch (what the inbox wake-up
+        and, after a crash, the tick do). Returns how many this call handled."""
+        try:
+            return len((await handle_pending(self, limit)).handled)
+        except Exception:
+            log.exception("the oldest unhandled inbound message could not be handled; it will be tried again")
+            return 0
 
     # --- fires -----------------------------------------------------------------------------------------------
 

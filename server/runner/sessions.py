@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +43,9 @@ async def read_session(conn: AsyncConnection, contact_id: int) -> StoredSession 
     return None if row is None else StoredSession(row.uuid, row.data, row.wait_kind)
 
 
+_SESSION_COLUMNS = tuple(c.name for c in sessions.columns if c.name != "contact_id")
+
+
 def _upsert(conn: AsyncConnection) -> sqlite.Insert | postgresql.Insert:
     return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(sessions)
 
@@ -56,8 +59,17 @@ async def save_session(
     now: dt.datetime,
 ) -> None:
     """Store the session as it now waits, and schedule its timeout and expiry in place of any before."""
+    await upsert_sessions(conn, [session_row(contact_id, data, waiting, now=now)])
+    await conn.execute(fires.delete().where(fires.c.contact_id == contact_id))
+    await conn.execute(fires.insert(), fire_rows(contact_id, data, waiting))
+
+
+def session_row(
+    contact_id: int, data: Mapping[str, Any], waiting: SessionWaiting, *, now: dt.datetime
+) -> dict[str, Any]:
     runs = data["runs"]
-    values = {
+    return {
+        "contact_id": contact_id,
         "uuid": data["uuid"],
         "flow_uuid": runs[-1]["flow_uuid"],
         "node_uuid": waiting.node_uuid,
@@ -68,15 +80,27 @@ async def save_session(
         "expires_on": waiting.expires_on,
         "updated_at": now,
     }
-    stmt = _upsert(conn).values(contact_id=contact_id, **values)
-    await conn.execute(stmt.on_conflict_do_update(index_elements=[sessions.c.contact_id], set_=values))
-    await conn.execute(fires.delete().where(fires.c.contact_id == contact_id))
+
+
+def fire_rows(contact_id: int, data: Mapping[str, Any], waiting: SessionWaiting) -> list[dict[str, Any]]:
+    """The session's expiry, and its timeout when the wait has one."""
     due = [("E", waiting.expires_on)]
     if waiting.timeout_on is not None:
         due.append(("T", waiting.timeout_on))
+    return [
+        {"contact_id": contact_id, "kind": k, "due_at": at, "session_uuid": data["uuid"]} for k, at in due
+    ]
+
+
+async def upsert_sessions(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert or replace each contact's session row (one per contact in ``rows``)."""
+    insert = _upsert(conn)
     await conn.execute(
-        fires.insert(),
-        [{"contact_id": contact_id, "kind": k, "due_at": at, "session_uuid": data["uuid"]} for k, at in due],
+        insert.on_conflict_do_update(
+            index_elements=[sessions.c.contact_id],
+            set_={name: insert.excluded[name] for name in _SESSION_COLUMNS},
+        ),
+        list(rows),
     )
 
 

@@ -1,9 +1,9 @@
 """The OpenAPI document and the app agree: same routes, and every response the API gives conforms.
 
 - Every route the app registers is documented with the same method, and every documented operation exists.
-- A property-based run (schemathesis) over the area operations (contacts, fields, groups, messages), against
-  the real app on a loopback port with an admin token: no 500s, and every status code, content type and body
-  is one the document declares. It reads the document, so new area endpoints are covered when they land.
+- A property-based run (schemathesis) over the area operations (contacts, fields, groups, messages, inbox,
+  gateways, alerts, results, webhooks), against the real app on a loopback port with an admin token: no 500s,
+  and every status code, content type and body is one the document declares. It reads the document, so new area endpoints are covered when they land.
 - Hostile bodies on every documented JSON write under the areas: malformed JSON, unknown fields, wrong types,
   oversized bodies, no token, a gateway's token.
 """
@@ -47,9 +47,10 @@ from server.clock import FixedClock
 from server.config import Config
 from server.db.schema import tokens as tokens_table
 from tests.conftest import START, TokenFactory, auth
+from tests.server.api_inbox.seeding import channel, gateway_sync, inbox_item
 from tests.server.messages.seeding import seed_contacts
 
-AREAS = re.compile(r"^/api/v1/(contacts|fields|groups|messages|alerts|results|webhooks)(/|$)")
+AREAS = re.compile(r"^/api/v1/(contacts|fields|groups|messages|inbox|gateways|alerts|results|webhooks)(/|$)")
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 CHECKS = [
     not_a_server_error,
@@ -155,13 +156,18 @@ async def _admin_token(app: web.Application, config: Config, clock: FixedClock) 
 
 
 async def _seed(app: web.Application, clock: FixedClock) -> None:
-    """Contacts, groups and messages, so that reads and writes find something to work on."""
+    """Contacts, groups, messages, an inbox item and a gateway's report, so that reads and writes find something
+    to work on."""
     seeded = await seed_contacts(app[DB], clock.now())
     async with app[DB].begin() as conn:
         recipients = await messages.group_recipients(conn, seeded.group)
         await messages.queue_outgoing(
             conn, recipients, messages.check_text("hola"), priority="bulk", now=clock.now(), actor="seed"
         )
+    await inbox_item(app[DB], "+525512349999", "¿a qué hora abren?", "unmatched", clock.now())
+    await gateway_sync(
+        app[DB], "tlacolula", [channel("modem-1"), channel("phone-1", kind="smsgate")], clock.now()
+    )
 
 
 @pytest.fixture(scope="module")

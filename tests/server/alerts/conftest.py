@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flows.programme import load_programme
 from server import contacts as repository
-from server import ratings
 from server.app import create_app
 from server.clock import FixedClock
 from server.config import Config
@@ -44,10 +43,8 @@ async def runner(engine: AsyncEngine, runner_config: Config, clock: FixedClock) 
 
 
 async def load_library(engine: AsyncEngine, now: dt.datetime) -> None:
-    """The bundled programme, with its rating flow anonymous (the default setting, as the dispatcher writes it)."""
+    """The bundled programme, whose rating flow is anonymous by its own flag (``anonymous: true``)."""
     await kit.load(engine, load_programme(LIBRARY), now)
-    async with engine.begin() as conn:
-        await ratings.set_anonymous_flows(conn, ratings.flow_names(Config().anonymous_flows))
 
 
 @pytest.fixture

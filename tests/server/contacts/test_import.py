@@ -36,6 +36,7 @@ async def run(
         mappings=parse_mappings(maps),
         encoding=encoding,
         tz=MEXICO,
+        programme_timezone=MEXICO.key,
         region="MX",
         now=now,
         actor="user:ana",

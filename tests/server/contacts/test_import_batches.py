@@ -7,6 +7,7 @@ import asyncio
 import csv
 import datetime as dt
 import io
+import random
 import shutil
 import uuid
 import zoneinfo
@@ -23,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from server import contacts, contacts_import
 from server.contact_values import InvalidValue, TypedValue, clean_text, parse_value
 from server.contacts import ContactChanges, ImportedContact
-from server.contacts_import import ImportReport, RowError, import_contacts, parse_mappings
+from server.contacts_import import ImportRefused, ImportReport, RowError, import_contacts, parse_mappings
 from server.db.engine import create_engine
 from server.db.schema import contacts as contacts_table
 
@@ -38,6 +39,7 @@ async def run(engine: AsyncEngine, data: str, *maps: str, now: dt.datetime = NOW
         io.BytesIO(data.encode()),
         mappings=parse_mappings(maps),
         tz=MEXICO,
+        programme_timezone=MEXICO.key,
         region="MX",
         now=now,
         actor="cli",
@@ -185,12 +187,43 @@ async def test_text_that_looks_like_json_or_sql_is_stored_as_written(engine: Asy
 
 
 async def test_imported_contacts_get_distinct_time_ordered_uuids(engine: AsyncEngine) -> None:
-    await run(engine, "phone\n" + "".join(f"{phone(i)}\n" for i in range(50)))
+    numbers = list(range(50))
+    random.Random(5).shuffle(numbers)
+    await run(engine, "phone\n" + "".join(f"{phone(i)}\n" for i in numbers))
     async with engine.connect() as conn:
-        uuids = list((await conn.execute(sa.select(contacts_table.c.uuid))).scalars())
+        query = sa.select(contacts_table.c.uuid).order_by(contacts_table.c.phone)
+        uuids = list((await conn.execute(query)).scalars())
     assert len(set(uuids)) == 50
     millis = int(NOW.timestamp() * 1000)
     assert all(u.version == 7 and u.variant == uuid.RFC_4122 and u.int >> 80 == millis for u in uuids)
+    assert uuids == sorted(uuids)  # a batch's uuids follow its phones, so both indexes fill in sequence
+
+
+async def test_the_import_writes_with_a_larger_page_cache_and_returns_the_connection_with_its_own(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = create_engine(sqlite_url)
+    write_batch = contacts.write_batch
+    seen: list[int] = []
+
+    async def write_and_look(conn: AsyncConnection, batch: contacts.ContactBatch, *, now: dt.datetime) -> Any:
+        seen.append((await conn.exec_driver_sql("PRAGMA cache_size")).scalar_one())
+        return await write_batch(conn, batch, now=now)
+
+    async def cache_size() -> int:
+        async with engine.connect() as conn:
+            return int((await conn.exec_driver_sql("PRAGMA cache_size")).scalar_one())
+
+    monkeypatch.setattr(contacts, "write_batch", write_and_look)
+    try:
+        usual = await cache_size()
+        await run(engine, "phone\n" + "".join(f"{phone(i)}\n" for i in range(3)))
+        with pytest.raises(ImportRefused):
+            await run(engine, "phone,unknown\n5512345678,x\n")
+        assert seen == [-contacts_import.PAGE_CACHE_KIB]
+        assert await cache_size() == usual
+    finally:
+        await engine.dispose()
 
 
 async def test_a_failed_write_stops_the_import_and_leaves_the_file_to_its_owner(
@@ -210,7 +243,9 @@ async def test_a_failed_write_stops_the_import_and_leaves_the_file_to_its_owner(
     monkeypatch.setattr(contacts, "write_batch", failing_second)
     source = io.BytesIO(("phone\n" + "".join(f"{phone(i)}\n" for i in range(7))).encode())
     with pytest.raises(OSError, match="disk full"):
-        await import_contacts(engine, source, tz=MEXICO, region="MX", now=NOW, actor="cli")
+        await import_contacts(
+            engine, source, tz=MEXICO, programme_timezone=MEXICO.key, region="MX", now=NOW, actor="cli"
+        )
     assert not source.closed
     assert sorted(await everyone(engine)) == [e164(0), e164(1)]  # the first batch, committed whole
 

@@ -74,7 +74,7 @@ async def test_a_failed_turn_leaves_the_message_for_later(
     async def broken(*args: object, **kwargs: object) -> str:
         raise RuntimeError("the engine broke mid-turn")
 
-    monkeypatch.setattr("server.runner.runner.route_inbound", broken)
+    monkeypatch.setattr("server.runner.inbound_batch.route_inbound", broken)
     assert await runner.handle_pending_inbound() == 0
     (message,) = await kit.rows(engine, messages, messages.c.id == message_id)
     assert message.handled_at is None  # rolled back with everything else

@@ -1,0 +1,172 @@
+"""Handling received messages in batches: one transaction, one commit and one wake-up for many turns.
+
+The batch's transaction reads which messages are unhandled, then takes their contacts' locks: this process's
+only when free (it never waits for one while holding the transaction, so a turn here that holds a contact and
+waits for the database cannot deadlock with it; that contact's messages wait for the next batch), then
+PostgreSQL's advisory locks, all in one statement in contact id order, so two processes' batches never hold one
+contact each while waiting for the other's. On PostgreSQL the messages are read again under the locks, since
+another process may have handled some meanwhile; SQLite's transaction keeps every other writer out from its
+start. Each message's turn then runs in arrival order. A turn's writes wait in :class:`~server.runner.batch.Writes`,
+except those that cannot (a contact change, the inbox, an alert), which go in the turn's own savepoint: when a
+turn fails, its savepoint is rolled back, its gathered rows are dropped, and her later messages in the batch are
+left for the next one, so her messages are still handled in order. When the batch itself cannot be written,
+each of its messages is tried again in a transaction of its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from flows import engine
+from server.db.schema import messages
+from server.runner.batch import Prefetch, Writes
+from server.runner.contact_state import load_contacts
+from server.runner.effects import ACTOR, Turn
+from server.runner.inbound import Inbound, route_inbound
+from server.runner.locks import lock_contacts_in_transaction
+
+if TYPE_CHECKING:
+    from server.runner.runner import Runner
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchOutcome:
+    """What a batch did: each handled message's outcome, and what its commit must set off."""
+
+    handled: dict[int, str] = field(default_factory=dict)  # message id → handled as
+    queued: int = 0
+    webhooks: int = 0
+
+
+async def handle_messages(runner: Runner, message_ids: Sequence[int]) -> BatchOutcome:
+    """Handle these received messages (those still unhandled) in one batch."""
+    return await _handle(runner, messages.c.id.in_(list(message_ids)))
+
+
+async def handle_pending(runner: Runner, limit: int) -> BatchOutcome:
+    """Handle the oldest ``limit`` received messages nobody has handled yet, in one batch."""
+    return await _handle(runner, limit=limit)
+
+
+async def _handle(runner: Runner, *where: sa.ColumnElement[bool], limit: int | None = None) -> BatchOutcome:
+    """One transaction for the batch; a batch that cannot commit is retried message by message, and a single
+    message's failure is raised."""
+    pending: Sequence[Any] = ()
+    try:
+        async with contextlib.AsyncExitStack() as held, runner.db.begin() as conn:
+            pending = await _unhandled(conn, *where, limit=limit)
+            # This process's locks are only taken if free, never waited for while holding the transaction: a
+            # contact in another turn here (a campaign's) has her messages left for the next batch.
+            mine = await held.enter_async_context(
+                runner.locks.hold_free(sorted({m.contact_id for m in pending}))
+            )
+            await lock_contacts_in_transaction(conn, mine)
+            if conn.dialect.name == "postgresql":
+                # Another process may have handled some before its locks were released to us. (SQLite's
+                # transaction has kept every other writer out since it began.)
+                pending = await _unhandled(
+                    conn, messages.c.id.in_([m.id for m in pending if m.contact_id in mine])
+                )
+            outcome = await _handle_locked(runner, conn, [m for m in pending if m.contact_id in mine])
+    except Exception:
+        if len(pending) <= 1:
+            raise
+        log.exception("a batch of %d inbound messages failed; each is tried on its own", len(pending))
+        return await _one_by_one(runner, [m.id for m in pending])
+    runner.after_commit(outcome.queued, outcome.webhooks)
+    return outcome
+
+
+async def _unhandled(
+    conn: AsyncConnection, *where: sa.ColumnElement[bool], limit: int | None = None
+) -> list[Any]:
+    rows = await conn.execute(
+        sa.select(
+            messages.c.id, messages.c.uuid, messages.c.text, messages.c.created_at, messages.c.contact_id
+        )
+        .where(messages.c.direction == "in", messages.c.handled_at.is_(None), *where)
+        .order_by(messages.c.id)
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def _one_by_one(runner: Runner, message_ids: Sequence[int]) -> BatchOutcome:
+    total = BatchOutcome()
+    for message_id in message_ids:
+        try:
+            outcome = await handle_messages(runner, [message_id])
+        except Exception:
+            log.exception("inbound message %s could not be handled; it will be tried again", message_id)
+            continue
+        total.handled.update(outcome.handled)
+    return total
+
+
+async def _handle_locked(runner: Runner, conn: AsyncConnection, pending: Sequence[Any]) -> BatchOutcome:
+    """Every turn of the batch, in arrival order, under the locks of its contacts."""
+    outcome = BatchOutcome()
+    if not pending:
+        return outcome
+    now = runner.clock.now()
+    snapshot = await runner.snapshots.get(conn)
+    env = runner.environment(snapshot, now)
+    contact_ids = sorted({row.contact_id for row in pending})
+    contacts = await load_contacts(conn, contact_ids, snapshot.declared_groups)
+    prefetch = await Prefetch.read(conn, contact_ids)
+    writes = Writes()
+    failed: set[int] = set()  # her later messages wait for the next batch, to keep her order
+    for message in pending:
+        contact_id = message.contact_id
+        if contact_id in failed:
+            continue
+        found = contacts.get(contact_id)
+        if found is None:  # gone: the message is done with, there is nobody to answer
+            writes.handled.append({"message_id": message.id, "outcome": "ignored"})
+            outcome.handled[message.id] = "ignored"
+            continue
+        record, contact = found
+        turn = Turn(conn, now, record, contact, snapshot, env, "reply")
+        turn.writes, turn.prefetch, turn.message_id = Writes(), prefetch, message.id
+        handled_as = await _take_turn(runner, turn, message)
+        if handled_as is None:
+            failed.add(contact_id)
+            continue
+        if turn.savepoint is not None:  # she changed in the database: her next turn reads her again
+            contacts.update(await load_contacts(conn, [contact_id], snapshot.declared_groups))
+        turn.writes.handled.append({"message_id": message.id, "outcome": handled_as})
+        for changed in turn.writes.sessions:
+            prefetch.sessions[changed] = turn.writes.session(changed)
+        writes.extend(turn.writes)
+        outcome.handled[message.id] = handled_as
+        outcome.queued += turn.queued
+        outcome.webhooks += turn.webhooks
+    await writes.flush(conn, actor=ACTOR, now=now)
+    return outcome
+
+
+async def _take_turn(runner: Runner, turn: Turn, message: Any) -> str | None:
+    """Route the message in her turn; what it was handled as, or None when the turn failed (its savepoint is
+    rolled back, and the rows it gathered are the caller's to drop)."""
+    msg = engine.Msg(message.text, str(message.uuid), message.created_at)
+    try:
+        handled_as = await route_inbound(
+            turn, Inbound(message.id, message.uuid, message.text, msg), runner.config
+        )
+        if turn.savepoint is not None:
+            await turn.savepoint.commit()
+    except Exception:
+        if turn.savepoint is not None:
+            await turn.savepoint.rollback()
+        log.exception("inbound message %s could not be handled; it will be tried again", message.id)
+        return None
+    return handled_as
