@@ -43,6 +43,7 @@ from gateway.android_bridge import smsgate_private_device as private_device
 from gateway.android_bridge.phones import Phone, PhoneBookError, Sim
 from gateway.android_bridge.smsgate_private import PHONE_APP as PRIVATE_APP
 from gateway.android_bridge.smsgate_private_api import default_path as smsgate_private_path
+from gateway.cli_chat import chat_command
 from gateway.config import default_spool
 
 
@@ -618,3 +619,6 @@ def _dial_in_state(phone: Phone, entries: list[dict[str, Any]], book: Path, now:
         "battery": call.battery if call else None,
         "last_seen": _iso(call.at) if call else None,
     }
+
+
+phone_group.add_command(chat_command)  # `recado phone chat`: the demo's mother, in gateway/cli_chat.py

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from typing import Any
 
 import sqlalchemy as sa
 from aiohttp import web
 
 from flows.simulator import parse_duration
+from server import audit
 from server.api.errors import ApiError, not_found, unprocessable
 from server.api.openapi import read_json
 from server.appkeys import CLOCK, CONFIG, DB, OUTBOX_WAKE
@@ -24,6 +26,8 @@ from server.auth.guard import require
 from server.clock import MovableClock
 from server.db.schema import campaign_fires, fires
 from server.runner.service import RUNNER
+
+log = logging.getLogger(__name__)
 
 # A stop per due moment; past this many in one move the clock goes straight to the end (a huge site's schedule
 # must not hold the request for minutes).
@@ -87,10 +91,22 @@ async def _next_due(request: web.Request, after: dt.datetime, until: dt.datetime
 
 async def move_clock(request: web.Request) -> web.Response:
     clock = _clock(request)
-    await require(request, roles=("admin",))
+    principal = await require(request, roles=("admin",))
     body = await read_json(request, "DemoClockMove")
     async with request.app[MOVING]:  # two moves at once would each stop at the other's stops
-        target = _target(body, clock.now())
+        before = clock.now()
+        target = _target(body, before)
+        # Audited and logged before anything is sent: a move cannot be undone, and everything due on the
+        # way goes out for real.
+        async with request.app[DB].begin() as conn:
+            await audit.record(
+                conn,
+                at=before,
+                actor=principal.name,
+                action="demo.clock.move",
+                detail={"from": before.isoformat(), "to": target.isoformat()},
+            )
+        log.warning("%s moves the demo clock from %s to %s", principal.name, before, target)
         stops = await _walk(request, clock, target)
     return web.json_response(_clock_json(clock, stops))
 

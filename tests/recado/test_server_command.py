@@ -2,65 +2,37 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-import os
 import signal
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-RECADO = [sys.executable, "-m", "recado"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RECADO_")}
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-def _wait_for_health(url: str, proc: subprocess.Popen[str], deadline_s: float = 20) -> dict[str, str]:
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited early: {proc.communicate()}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 - loopback URL built above
-                body: dict[str, str] = json.load(resp)
-                return body
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError("server did not answer /healthz in time")
+from tests.processes import RECADO, HttpError, free_port, http_json, recado_env, wait_for_health, wait_until
 
 
 def test_init_then_server_answers_healthz_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     init = subprocess.run(
-        [*RECADO, "init", "--data-dir", str(data_dir)], capture_output=True, text=True, env=_env(), check=True
+        [*RECADO, "init", "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        env=recado_env(),
+        check=True,
     )
     assert "admin password" in init.stdout
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [*RECADO, "server", "--data-dir", str(data_dir), "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=_env(),
+        env=recado_env(),
     )
     try:
-        assert _wait_for_health(f"http://127.0.0.1:{port}/healthz", proc) == {"status": "ok"}
+        assert wait_for_health(f"http://127.0.0.1:{port}/healthz", proc) == {"status": "ok"}
     finally:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
@@ -71,10 +43,10 @@ def test_init_then_server_answers_healthz_and_stops_on_ctrl_c(tmp_path: Path) ->
 
 def test_server_refuses_an_uninitialised_data_dir(tmp_path: Path) -> None:
     result = subprocess.run(
-        [*RECADO, "server", "--data-dir", str(tmp_path / "nothing"), "--port", str(_free_port())],
+        [*RECADO, "server", "--data-dir", str(tmp_path / "nothing"), "--port", str(free_port())],
         capture_output=True,
         text=True,
-        env=_env(),
+        env=recado_env(),
         timeout=30,
     )
     assert result.returncode == 2
@@ -87,7 +59,7 @@ def test_bad_configuration_is_a_clear_usage_error(tmp_path: Path) -> None:
         [*RECADO, "server", "--data-dir", str(tmp_path)],
         capture_output=True,
         text=True,
-        env=_env(),
+        env=recado_env(),
         timeout=30,
     )
     assert result.returncode == 2
@@ -106,7 +78,7 @@ def test_logs_go_to_stderr_in_the_chosen_form(tmp_path: Path, flag: str | None) 
         "--data-dir",
         str(tmp_path / "d"),
     ]
-    result = subprocess.run(args, capture_output=True, text=True, env=_env(), timeout=60, check=True)
+    result = subprocess.run(args, capture_output=True, text=True, env=recado_env(), timeout=60, check=True)
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert any("Running upgrade" in line for line in lines)  # the first start migrates, and says so
     if flag:
@@ -115,46 +87,77 @@ def test_logs_go_to_stderr_in_the_chosen_form(tmp_path: Path, flag: str | None) 
         assert not any(line.startswith("{") for line in lines)
 
 
-def _json(method: str, url: str, body: dict[str, str] | None = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    headers = {"Content-Type": "application/json"}
-    request = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310 - loopback
-    with urllib.request.urlopen(request, timeout=5) as resp:  # noqa: S310 - loopback URL built in the test
-        return json.load(resp)
-
-
-def test_demo_runs_a_whole_site_a_virtual_phone_can_talk_to(tmp_path: Path) -> None:
-    """What `make run` runs: the server with the sample programme, a virtual modem and a gateway. A virtual
-    phone texts ALTA to the modem and the registration flow's first messages come back to it over the radio."""
+@pytest.mark.slow
+def test_demo_runs_a_whole_site_a_scripted_chat_registers_on(tmp_path: Path) -> None:
+    """What `make run` runs: the server with the sample programme, a virtual modem and a gateway. The chat it
+    tells people to open, driven by a script, is a mother registering: every answer comes back over the radio."""
     data_dir = tmp_path / "demo"
-    port, control = _free_port(), _free_port()
+    port, control = free_port(), free_port()
     proc = subprocess.Popen(
         [*RECADO, "demo", "--data-dir", str(data_dir), "--port", str(port), "--control-port", str(control)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=_env(),
+        env=recado_env(),
     )
-    phone = f"http://127.0.0.1:{control}/phones/+525512345678"
+    due = (dt.date.today() + dt.timedelta(days=120)).strftime("%d/%m/%Y")
+    script = tmp_path / "chat.txt"
+    script.write_text(
+        "\n".join(
+            ["ALTA", "Ana López", "1", due, "Sí", "Centro de Salud San Miguel", "/advance 2h", "/alerts"]
+        )
+    )
     try:
-        assert _wait_for_health(f"http://127.0.0.1:{port}/healthz", proc, deadline_s=90) == {"status": "ok"}
-        for _ in range(300):  # the modem comes up with the server; wait until it takes an SMS
-            try:
-                _json("POST", f"{phone}/sms", {"text": "ALTA"})
-                break
-            except OSError:
-                time.sleep(0.2)
-        texts: list[str] = []
-        for _ in range(600):  # gateway sync, runner, outbox, next sync, radio
-            texts = [m["text"] for m in _json("GET", f"{phone}/inbox")["messages"]]
-            if any("nombre" in t for t in texts):
-                break
-            time.sleep(0.2)
-        assert any("nombre" in t for t in texts), texts
+        assert wait_for_health(f"http://127.0.0.1:{port}/healthz", proc, deadline_s=90) == {"status": "ok"}
+        wait_until(
+            lambda: _answers(f"http://127.0.0.1:{control}/modem"), "the virtual modem's control API", 60
+        )
+        chat = subprocess.run(
+            [
+                *RECADO,
+                "phone",
+                "chat",
+                "--data-dir",
+                str(data_dir),
+                "--script",
+                str(script),
+            ],
+            capture_output=True,
+            text=True,
+            env=recado_env(),
+            timeout=120,
+        )
     finally:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
+    assert chat.returncode == 0, chat.stderr
+    lines = chat.stdout.splitlines()
+    assert lines[0] == "sent: ALTA"
+    received = [line for line in lines if line.startswith("received: ")]
+    for expected in (
+        "¿cuál es tu nombre?",
+        "Mucho gusto, Ana",
+        "fecha probable de parto",
+        due,
+        "¿En qué clínica",
+    ):
+        assert any(expected in line for line in received), (expected, lines)
+    assert any("¡Listo, Ana!" in line for line in received), lines
+    assert any(line.startswith("clock: ") for line in lines)
+    assert "alert: none" in lines
+    assert not any(line.startswith("error: ") for line in lines), lines
+
     assert proc.returncode == 0, err
     assert "admin user: admin, password (shown once):" in out
     assert "sample programme: flows: added" in out
-    assert "Play the mother's phone" in out
+    assert f"recado phone chat --data-dir {data_dir.resolve()}" in out
+    assert f"recado server on http://127.0.0.1:{port}" in out
+    for private in ("demo-chat.json", "demo-gateway.token"):
+        assert (data_dir / private).stat().st_mode & 0o777 == 0o600
+
+
+def _answers(url: str) -> bool:
+    try:
+        return bool(http_json("GET", url, timeout=1))
+    except (OSError, HttpError):
+        return False
