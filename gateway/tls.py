@@ -44,8 +44,9 @@ class TlsError(ValueError):
 
 
 def write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` whole or not at all, readable by this user only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``data`` to ``path`` whole or not at all, readable by this user only (and a folder it makes,
+    too: the names of the files in it say which phones are paired)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -58,8 +58,14 @@ class Phone:
         return data
 
 
+PHONES_ENV = "RECADO_PHONES_FILE"
+
+
 def default_path() -> Path:
-    return Path(platformdirs.user_data_dir("recado")) / "phones.json"
+    """``RECADO_PHONES_FILE`` (the systemd unit sets it, so the gateway and the technician's ``recado phone``
+    commands share one book), else ``phones.json`` in the user's data directory."""
+    chosen = os.environ.get(PHONES_ENV)
+    return Path(chosen) if chosen else Path(platformdirs.user_data_dir("recado")) / "phones.json"
 
 
 def load(path: Path) -> dict[str, Phone]:

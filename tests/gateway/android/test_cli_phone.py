@@ -152,6 +152,17 @@ async def test_a_dial_in_app_gets_a_secret_a_url_and_a_qr_code(tmp_path: Path) -
     )[0] == 1
 
 
+def test_the_phone_book_is_where_the_environment_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The systemd unit names it, so the gateway and the technician's commands share one book."""
+    monkeypatch.setenv(phone_book.PHONES_ENV, str(tmp_path / "site" / "phones.json"))
+    assert phone_book.default_path() == tmp_path / "site" / "phones.json"
+    monkeypatch.delenv(phone_book.PHONES_ENV)
+    assert phone_book.default_path().name == "phones.json"
+    assert phone_book.default_path() != tmp_path / "site" / "phones.json"
+
+
 async def test_smsgate_private_server_pairing_makes_the_ca_and_prints_what_the_phone_needs(
     tmp_path: Path,
 ) -> None:
