@@ -5,7 +5,8 @@ The flow is a ring of questions, as in a weekly check-in: each node sends a pers
 resume takes the stored session (plain data), the reply, routes it, records the result, sends the next
 question and returns the new session: exactly what the server's runner asks of the engine per inbound SMS.
 
-Target (DESIGN.md): at least 20,000 resumes per second on one core.
+Target (DESIGN.md): at least 20,000 resumes per second on one core. Wall time and the process's CPU time are
+both reported, each the best of ROUNDS rounds: a busy machine inflates CPU time far less than wall time.
 """
 
 from __future__ import annotations
@@ -72,20 +73,23 @@ def main() -> None:
     step = engine.start(flow, contact, env=env, assets=assets, ids=ids)
     replies = itertools.cycle(REPLIES)
 
-    def run(count: int) -> float:
+    def run(count: int) -> tuple[float, float]:
+        """Wall and CPU seconds of ``count`` resumes."""
         nonlocal step
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.process_time()
         for _ in range(count):
             assert step.session is not None
             step = engine.resume(
                 step.session, step.contact, engine.Msg(next(replies)), env=env, assets=assets, ids=ids
             )
-        return time.perf_counter() - began
+        return time.perf_counter() - began, time.process_time() - began_cpu
 
     run(2_000)  # warm the caches (parsed templates)
     # Best and median of several rounds: the best shows what one quiet core does, the median how noisy it was.
-    rounds = sorted(run(RESUMES // ROUNDS) for _ in range(ROUNDS))
+    measured = [run(RESUMES // ROUNDS) for _ in range(ROUNDS)]
+    rounds = sorted(wall for wall, _ in measured)
     seconds = rounds[0] * ROUNDS
+    cpu_seconds = min(cpu for _, cpu in measured) * ROUNDS
     assert step.status == "waiting", "the ring of questions should keep waiting"
     per_second = round(RESUMES / seconds)
     write_result(
@@ -96,8 +100,10 @@ def main() -> None:
             "resumes_per_second": per_second,
             "median_resumes_per_second": round(RESUMES / ROUNDS / rounds[ROUNDS // 2]),
             "microseconds_per_resume": round(seconds / RESUMES * 1e6, 1),
+            "cpu_resumes_per_second": round(RESUMES / cpu_seconds),
+            "cpu_microseconds_per_resume": round(cpu_seconds / RESUMES * 1e6, 1),
         },
-        {"resumes_per_second": f">= {TARGET}"},
+        {"resumes_per_second": f">= {TARGET}", "cpu_resumes_per_second": f">= {TARGET}"},
     )
 
 

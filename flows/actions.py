@@ -111,13 +111,19 @@ def run(sprint: Sprint, node: Node, action: model.Action, index: int) -> Jump | 
 
 
 def _send_msg(sprint: Sprint, node: Node, action: model.SendMsg, ctx: dict[str, object]) -> None:
-    (template, *_), language = sprint.localized(action.uuid, "text", (action.text,))
-    text = sprint.template(template, ctx, node.uuid).strip()[:MAX_MESSAGE_LENGTH]
+    texts, language = sprint.localized(action.uuid, "text", (action.text,))
+    text = sprint.template(texts[0], ctx, node.uuid).strip()[:MAX_MESSAGE_LENGTH]
     replies, _ = sprint.localized(action.uuid, "quick_replies", action.quick_replies)
-    quick_replies = tuple(
-        reply
-        for reply in (sprint.template(item, ctx, node.uuid).strip() for item in replies[:MAX_QUICK_REPLIES])
-        if reply
+    quick_replies = (
+        tuple(
+            reply
+            for reply in (
+                sprint.template(item, ctx, node.uuid).strip() for item in replies[:MAX_QUICK_REPLIES]
+            )
+            if reply
+        )
+        if replies
+        else ()
     )
     if not text and not quick_replies:
         sprint.emit(

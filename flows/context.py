@@ -85,7 +85,9 @@ def contact_context(contact: Contact, assets: Assets) -> dict[str, object]:
         "created_on": contact.created_on,
         "urn": tel,
         "urns": [tel] if tel else [],
-        "groups": [{DEFAULT: group.name, "uuid": group.uuid, "name": group.name} for group in contact.groups],
+        "groups": [{DEFAULT: group.name, "uuid": group.uuid, "name": group.name} for group in contact.groups]
+        if contact.groups
+        else [],
         "fields": fields_context(contact, assets),
     }
 

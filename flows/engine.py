@@ -35,13 +35,14 @@ from flows.events import (
     RunStatus,
     SessionEnded,
     SessionWaiting,
+    WaitKind,
 )
 from flows.excellent import evaluate_template, evaluate_template_value
 from flows.failure import Failure
 from flows.localize import language_for, translated
 from flows.model import Category, Flow, Node, Router
 from flows.routertests import TestResult, run_test
-from flows.session import Run, Session, SessionStatus, Wait, iso, parse_iso
+from flows.session import Run, Session, SessionStatus, Wait, iso
 from flows.values.convert import XError, render_value
 from flows.values.text import snakify
 
@@ -93,9 +94,10 @@ class Step:
 
 
 # --- positions --------------------------------------------------------------------------------------------
+# Made at every step and held only by the engine, so plain slotted classes (frozen ones are slower to make).
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Enter:
     node_uuid: str
 
@@ -103,7 +105,7 @@ class _Enter:
         return sprint._enter(self.node_uuid)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Actions:
     node_uuid: str
     index: int
@@ -112,7 +114,7 @@ class _Actions:
         return sprint._actions(self.node_uuid, self.index)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Route:
     node_uuid: str
     has_input: bool  # True when a reply has just arrived (or the wait is skipped)
@@ -121,7 +123,7 @@ class _Route:
         return sprint._route(self.node_uuid, self.has_input)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _RouteTimeout:
     node_uuid: str
 
@@ -129,7 +131,7 @@ class _RouteTimeout:
         return sprint._route_timeout(self.node_uuid)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Exit:
     destination: str | None
 
@@ -156,8 +158,11 @@ class Sprint:
         self.steps = 0
         self.skip_wait_at: str | None = None  # a session started by a message answers its first wait with it
         self._flow: Flow | None = None
+        self._nodes: Mapping[str, Node] | None = None  # the nodes of the active run's flow, by uuid
         self._now: str | None = None
         self._language: str | None = None
+        # The times of the wait this sprint set (timeout, expiry), kept for finish() to report as they are.
+        self._wait_moments: tuple[dt.datetime | None, dt.datetime] | None = None
 
     # --- helpers for actions ---------------------------------------------------------------------------
 
@@ -184,9 +189,12 @@ class Sprint:
         return self._flow
 
     def node(self, uuid: str) -> Node:
-        flow = self.flow
-        node = self.assets.nodes.get(flow.uuid, {}).get(uuid)
+        nodes = self._nodes
+        if nodes is None:
+            nodes = self._nodes = self.assets.nodes.get(self.flow.uuid, {})
+        node = nodes.get(uuid)
         if node is None:
+            flow = self.flow
             raise Failure(f"the flow {flow.name!r} has no node {uuid}", flow.uuid, uuid)
         return node
 
@@ -204,6 +212,7 @@ class Sprint:
         """Something expressions can see changed (a result, the runs): build the context again when asked."""
         self._context = None
         self._flow = None
+        self._nodes = None
 
     def context(self, node_uuid: str) -> dict[str, object]:
         if self._context is None:
@@ -218,7 +227,10 @@ class Sprint:
         return self._language
 
     def localized(self, item_uuid: str, prop: str, base: tuple[str, ...]) -> tuple[tuple[str, ...], str]:
-        return translated(self.flow, self.language, item_uuid, prop, base)
+        flow, language = self.flow, self.language
+        if language == flow.language:  # most contacts speak the flow's own language
+            return base, language
+        return translated(flow, language, item_uuid, prop, base)
 
     def template(self, template: str, ctx: Mapping[str, object], node_uuid: str) -> str:
         """A template's text; the parts that failed are reported and render as nothing."""
@@ -342,13 +354,22 @@ class Sprint:
         return _Route(node_uuid, has_input=False)
 
     def wait_for_webhook(self, node_uuid: str, next_index: int) -> _Position:
-        self.session.wait = Wait(
-            kind="webhook",
-            node_uuid=node_uuid,
-            expires_on=iso(self.env.now + dt.timedelta(minutes=self.flow.expire_after_minutes)),
-            action_index=next_index,
-        )
+        self._set_wait("webhook", node_uuid, None, next_index)
         return None
+
+    def _set_wait(
+        self, kind: WaitKind, node_uuid: str, timeout_seconds: int | None, action_index: int = 0
+    ) -> None:
+        now = self.env.now
+        expires = (now + dt.timedelta(minutes=self.flow.expire_after_minutes)).astimezone(dt.UTC)
+        timeout = (
+            None
+            if timeout_seconds is None
+            else (now + dt.timedelta(seconds=timeout_seconds)).astimezone(dt.UTC)
+        )
+        wait = Wait(kind, node_uuid, iso(expires), None if timeout is None else iso(timeout), action_index)
+        self.session.wait = wait
+        self._wait_moments = (timeout, expires)
 
     def _route(self, node_uuid: str, has_input: bool) -> _Position:
         node = self.node(node_uuid)
@@ -358,8 +379,10 @@ class Sprint:
         if router.wait is not None and not has_input:
             # The message that started the session answers the first node's wait (goflow), unless the flow
             # has asked something since: a question must wait for its own answer.
-            asked = any(isinstance(event, MsgCreated) for event in self.events)
-            if self.skip_wait_at != node_uuid or asked:
+            answered = self.skip_wait_at == node_uuid and not any(
+                isinstance(event, MsgCreated) for event in self.events
+            )
+            if not answered:
                 self.skip_wait_at = None
                 return self._wait(node, router)
         self.skip_wait_at = None
@@ -372,12 +395,7 @@ class Sprint:
         if flow.type == "messaging_background":
             raise Failure("a background flow cannot wait for a reply", flow.uuid, node.uuid)
         timeout = router.wait.timeout if router.wait else None
-        self.session.wait = Wait(
-            kind="msg",
-            node_uuid=node.uuid,
-            expires_on=iso(self.env.now + dt.timedelta(minutes=flow.expire_after_minutes)),
-            timeout_on=iso(self.env.now + dt.timedelta(seconds=timeout.seconds)) if timeout else None,
-        )
+        self._set_wait("msg", node.uuid, timeout.seconds if timeout else None)
         return None
 
     def _route_switch(self, node: Node, router: Router) -> _Position:
@@ -387,9 +405,17 @@ class Sprint:
         for error in errors:
             self.emit(ErrorEvent(error, flow.uuid, node.uuid))
         operand_text = render_value(operand, self.env)
+        translating = self.language != flow.language
         for case in router.cases:
-            arguments, _ = self.localized(case.uuid, "arguments", case.arguments)
-            values = [self.template(argument, ctx, node.uuid) for argument in arguments]
+            arguments = (
+                self.localized(case.uuid, "arguments", case.arguments)[0] if translating else case.arguments
+            )
+            # Most arguments are plain words: one look at them all, rather than one per argument.
+            values = (
+                [self.template(argument, ctx, node.uuid) for argument in arguments]
+                if "@" in "".join(arguments)
+                else arguments
+            )
             outcome = run_test(
                 case.test, operand, values, self.env, accent_insensitive=flow.accent_insensitive
             )
@@ -473,14 +499,10 @@ class Sprint:
                 run.status = "active"
             session.run.status = "waiting"
             wait = session.wait
-            self.emit(
-                SessionWaiting(
-                    kind=wait.kind,
-                    node_uuid=wait.node_uuid,
-                    timeout_on=parse_iso(wait.timeout_on, "timeout") if wait.timeout_on else None,
-                    expires_on=parse_iso(wait.expires_on, "expiry"),
-                )
-            )
+            # A resume clears the stored wait before it walks, so a wait here is one this sprint set.
+            assert self._wait_moments is not None
+            timeout_on, expires_on = self._wait_moments
+            self.emit(SessionWaiting(wait.kind, wait.node_uuid, timeout_on, expires_on))
             return Step(session.as_dict(), self.contact, tuple(self.events), "waiting")
         return Step(None, self.contact, tuple(self.events), session.status)
 
@@ -525,7 +547,7 @@ def start(
     session.trigger = dict(trigger or {})
     sprint = Sprint(session, contact, env, assets, ids)
     if msg is not None:
-        session.input = _input(msg, env)
+        session.input = _input(msg, sprint)
         sprint.skip_wait_at = flow.nodes[0].uuid if flow.nodes else None
     try:
         position = sprint.push_run(flow)
@@ -578,7 +600,7 @@ def resume(
             return _ignored(session, contact, "the wait has no timeout")
         session.wait = None
         return sprint.run_from(_RouteTimeout(wait.node_uuid))
-    session.input = _input(event, env)
+    session.input = _input(event, sprint)
     session.wait = None
     return sprint.run_from(_Route(wait.node_uuid, has_input=True))
 
@@ -595,8 +617,9 @@ def interrupt(session_data: Mapping[str, object], contact: Contact, *, assets: A
     return Step(None, contact, tuple(events), "interrupted")
 
 
-def _input(msg: Msg, env: Environment) -> dict[str, str]:
-    return {"text": msg.text, "uuid": msg.uuid, "created_on": iso(msg.created_on or env.now)}
+def _input(msg: Msg, sprint: Sprint) -> dict[str, str]:
+    created_on = sprint.now if msg.created_on is None else iso(msg.created_on)
+    return {"text": msg.text, "uuid": msg.uuid, "created_on": created_on}
 
 
 def _ignored(session: Session, contact: Contact, reason: str) -> Step:

@@ -202,14 +202,15 @@ def _flow_files(folder: Path, reader: _ProgrammeReader) -> list[Path]:
     """The flow files, in the order programme.yaml's ``flows:`` gives (if it does), then by name."""
     found = sorted(p for p in folder.iterdir() if p.suffix in FLOW_SUFFIXES) if folder.is_dir() else []
     by_name = {p.name: p for p in found}
-    ordered: list[Path] = []
+    # By file name, in order: a programme may list hundreds of files, and a list would be searched per file.
+    ordered: dict[str, Path] = {}
     for name, at in reader.flow_order:
         if name not in by_name:
             hint = f"; the folder has {', '.join(sorted(by_name))}" if by_name else ""
             reader.reader.error(at, f"the flow file {FLOWS_FOLDER}/{name} does not exist{hint}")
-        elif by_name[name] not in ordered:
-            ordered.append(by_name[name])
-    return ordered + [p for p in found if p not in ordered]
+        else:
+            ordered.setdefault(name, by_name[name])
+    return [*ordered.values(), *(p for p in found if p.name not in ordered)]
 
 
 def _locate(finding: Finding, where: Mapping[Path_, Where], flows: list[LoadedFlow]) -> Problem:
@@ -243,18 +244,25 @@ def _resolve_flow_references(programme: Programme, declared: Mapping[str, GroupR
         )
 
     def action(item: Action) -> Action:
+        """The action with its references resolved; the very same action when none changed."""
         if isinstance(item, EnterFlow):
-            return dataclasses.replace(item, flow=flow_ref(item.flow))
+            ref = flow_ref(item.flow)
+            return item if ref == item.flow else dataclasses.replace(item, flow=ref)
         if isinstance(item, AddContactGroups | RemoveContactGroups):
-            return dataclasses.replace(item, groups=group_refs(item.groups))
+            groups = group_refs(item.groups)
+            return item if groups == item.groups else dataclasses.replace(item, groups=groups)
         return item
 
+    # Nodes and flows are made again only where an action changed: most have no references to resolve.
     flows = []
     for flow in programme.flows:
-        nodes = tuple(
-            dataclasses.replace(node, actions=tuple(map(action, node.actions))) for node in flow.nodes
-        )
-        flows.append(flow if nodes == flow.nodes else dataclasses.replace(flow, nodes=nodes))
+        nodes = list(flow.nodes)
+        for index, node in enumerate(nodes):
+            actions = tuple(map(action, node.actions))
+            if any(new is not old for new, old in zip(actions, node.actions, strict=True)):
+                nodes[index] = dataclasses.replace(node, actions=actions)
+        changed = any(new is not old for new, old in zip(nodes, flow.nodes, strict=True))
+        flows.append(dataclasses.replace(flow, nodes=tuple(nodes)) if changed else flow)
     return dataclasses.replace(programme, flows=tuple(flows))
 
 

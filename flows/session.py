@@ -11,12 +11,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, cast
+from typing import Any, Literal, get_args
 
 from flows.events import RunStatus, WaitKind
 
 VERSION = 1
 SessionStatus = Literal["waiting", "completed", "expired", "interrupted", "failed"]
+# Each spelling read from storage → itself, typed (a lookup that checks and types in one step).
+_SESSION_STATUSES: dict[str, SessionStatus] = {status: status for status in get_args(SessionStatus)}
+_RUN_STATUSES: dict[str, RunStatus] = {status: status for status in get_args(RunStatus)}
+_WAIT_KINDS: dict[str, WaitKind] = {kind: kind for kind in get_args(WaitKind)}
 
 
 class SessionError(ValueError):
@@ -99,28 +103,27 @@ class Session:
     @classmethod
     def from_dict(cls, data: object) -> Session:
         source = _mapping(data, "session")
-        if source.get("version") != VERSION:
-            raise SessionError(f"session version {source.get('version')!r} is not {VERSION}")
-        runs = [_read_run(item) for item in _list(source.get("runs"), "session runs")]
+        get = source.get
+        if get("version") != VERSION:
+            raise SessionError(f"session version {get('version')!r} is not {VERSION}")
+        runs = [_read_run(item) for item in _list(get("runs"), "session runs")]
         if not runs:
             raise SessionError("a session has at least one run")
-        status = _text(source.get("status"), "session status")
-        if status not in ("waiting", "completed", "expired", "interrupted", "failed"):
-            raise SessionError(f"unknown session status {status!r}")
-        wait = source.get("wait")
-        input_ = source.get("input")
-        child = source.get("child")
-        webhook = source.get("webhook")
+        written = _text(get("status"), "session status")
+        status = _SESSION_STATUSES.get(written)
+        if status is None:
+            raise SessionError(f"unknown session status {written!r}")
+        wait, input_, child, webhook = get("wait"), get("input"), get("child"), get("webhook")
         return cls(
-            uuid=_text(source.get("uuid"), "session uuid"),
-            contact_uuid=_text(source.get("contact_uuid"), "session contact_uuid"),
-            status=cast(SessionStatus, status),
-            runs=runs,
-            wait=None if wait is None else _read_wait(wait),
-            input=None if input_ is None else _text_map(input_, "session input"),
-            child=None if child is None else dict(_mapping(child, "session child")),
-            webhook=None if webhook is None else dict(_mapping(webhook, "session webhook")),
-            trigger=dict(_mapping(source.get("trigger", {}), "session trigger")),
+            _text(get("uuid"), "session uuid"),
+            _text(get("contact_uuid"), "session contact_uuid"),
+            status,
+            runs,
+            None if wait is None else _read_wait(wait),
+            None if input_ is None else _text_map(input_, "session input"),
+            None if child is None else dict(_mapping(child, "session child")),
+            None if webhook is None else dict(_mapping(webhook, "session webhook")),
+            dict(_mapping(get("trigger", {}), "session trigger")),
         )
 
 
@@ -147,7 +150,7 @@ def _wait_dict(wait: Wait) -> dict[str, object]:
     }
 
 
-def _mapping(value: object, what: str) -> Mapping[str, object]:
+def _mapping(value: object, what: str) -> Mapping[str, Any]:
     # Sessions come back from JSON, whose object keys are always text.
     if type(value) is not dict and not isinstance(value, Mapping):
         raise SessionError(f"{what} must be an object")
@@ -161,7 +164,7 @@ def _list(value: object, what: str) -> list[object]:
 
 
 def _text(value: object, what: str) -> str:
-    if not isinstance(value, str):
+    if type(value) is not str and not isinstance(value, str):
         raise SessionError(f"{what} must be text")
     return value
 
@@ -172,42 +175,45 @@ def _optional_text(value: object, what: str) -> str | None:
 
 def _text_map(value: object, what: str) -> dict[str, str]:
     source = _mapping(value, what)
-    return {key: _text(item, f"{what} {key}") for key, item in source.items()}
-
-
-def _read_result(value: object) -> ResultData:
-    # Checked as far as the engine relies on it: the texts are read with defaults when shown.
-    if type(value) is not dict or type(value.get("value")) is not str:
-        raise SessionError("a result must be an object with its value as text")
-    return value
+    for key, item in source.items():
+        _text(item, f"{what} {key}")
+    return dict(source)
 
 
 def _read_run(value: object) -> Run:
+    # Runs every resume, for every run of the session: checked in one pass, and the results and visits are
+    # copied whole once checked (result objects are never changed once made, so they can be shared).
     source = _mapping(value, "run")
-    status = _text(source.get("status"), "run status")
-    if status not in ("active", "waiting", "completed", "expired", "interrupted", "failed"):
-        raise SessionError(f"unknown run status {status!r}")
+    written = _text(source.get("status"), "run status")
+    status = _RUN_STATUSES.get(written)
+    if status is None:
+        raise SessionError(f"unknown run status {written!r}")
     visits = _mapping(source.get("visits", {}), "run visits")
     for count in visits.values():
         if type(count) is not int:
             raise SessionError("run visits must be counts")
     results = _mapping(source.get("results", {}), "run results")
+    for result in results.values():
+        # Checked as far as the engine relies on it: the texts are read with defaults when shown.
+        if type(result) is not dict or type(result.get("value")) is not str:
+            raise SessionError("a result must be an object with its value as text")
     return Run(
-        uuid=_text(source.get("uuid"), "run uuid"),
-        flow_uuid=_text(source.get("flow_uuid"), "run flow_uuid"),
-        status=cast(RunStatus, status),
-        created_on=_text(source.get("created_on"), "run created_on"),
-        results={key: _read_result(item) for key, item in results.items()},
-        visits={key: cast(int, count) for key, count in visits.items()},
-        node_uuid=_optional_text(source.get("node_uuid"), "run node_uuid"),
+        _text(source.get("uuid"), "run uuid"),
+        _text(source.get("flow_uuid"), "run flow_uuid"),
+        status,
+        _text(source.get("created_on"), "run created_on"),
+        dict(results),
+        dict(visits),
+        _optional_text(source.get("node_uuid"), "run node_uuid"),
     )
 
 
 def _read_wait(value: object) -> Wait:
     source = _mapping(value, "wait")
-    kind = _text(source.get("kind"), "wait kind")
-    if kind not in ("msg", "webhook"):
-        raise SessionError(f"unknown wait kind {kind!r}")
+    written = _text(source.get("kind"), "wait kind")
+    kind = _WAIT_KINDS.get(written)
+    if kind is None:
+        raise SessionError(f"unknown wait kind {written!r}")
     index = source.get("action_index", 0)
     if not isinstance(index, int) or isinstance(index, bool) or index < 0:
         raise SessionError("wait action_index must be a count")
@@ -217,7 +223,7 @@ def _read_wait(value: object) -> Wait:
     if timeout_on is not None:
         parse_iso(timeout_on, "wait timeout_on")
     return Wait(
-        kind=cast(WaitKind, kind),
+        kind=kind,
         node_uuid=_text(source.get("node_uuid"), "wait node_uuid"),
         expires_on=expires_on,
         timeout_on=timeout_on,

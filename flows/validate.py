@@ -54,7 +54,9 @@ MAX_RESULT_NAME = 64
 MAX_CATEGORY_NAME = 36
 WEBHOOK_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"})
 _LANGUAGE = re.compile(r"[a-z]{3}")
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_UUID_PATTERN = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_UUID = re.compile(_UUID_PATTERN)
+_UUID_LINES = re.compile(rf"(?:{_UUID_PATTERN}\n)*{_UUID_PATTERN}")
 _FIELD_KEY = re.compile(r"[a-z][a-z0-9_]*")
 _STATUSES: tuple[str, ...] = get_args(ContactStatus)
 _UNITS: tuple[str, ...] = get_args(OffsetUnit)
@@ -165,7 +167,9 @@ class _FlowChecks:
         names: set[str] = set()
         if not _UUID.fullmatch(self.flow.uuid):
             yield self.finding(f"the flow's uuid '{self.flow.uuid}' is not a uuid")
-        for node in self.flow.nodes:
+        uuids_of_nodes = [_item_uuids(node) for node in self.flow.nodes]
+        all_valid = _all_uuids([uuid for uuids in uuids_of_nodes for uuid in uuids])
+        for node, uuids in zip(self.flow.nodes, uuids_of_nodes, strict=True):
             if node.name is not None:
                 if not node.name.strip():
                     yield self.finding("a node has an empty name", node)
@@ -176,9 +180,9 @@ class _FlowChecks:
                 names.add(node.name)
             # Every item of every flow passes here, so what an item is gets described only for a finding.
             whats: list[str] | None = None
-            for index, uuid in enumerate(_item_uuids(node)):
+            for index, uuid in enumerate(uuids):
                 owner = seen.get(uuid)
-                valid = _UUID.fullmatch(uuid) is not None
+                valid = all_valid or _UUID.fullmatch(uuid) is not None
                 if owner is None and valid:
                     seen[uuid] = node
                     continue
@@ -370,13 +374,27 @@ class _FlowChecks:
                                 )
 
 
+def _all_uuids(texts: list[str]) -> bool:
+    """Whether every text is a uuid, checked in one match over all of them (a flow has hundreds): the texts,
+    one per line, must be exactly that many uuids, so no text can hide a line break or two uuids."""
+    joined = "\n".join(texts)
+    return len(joined) == 37 * len(texts) - 1 and _UUID_LINES.fullmatch(joined) is not None
+
+
 def _item_uuids(node: Node) -> list[str]:
     """The uuids of a node and its items, in the order of ``_uuids_of``."""
-    uuids = [node.uuid, *[action.uuid for action in node.actions]]
+    # Plain loops: this runs for every node of every flow loaded, and each comprehension is a call of its own.
+    uuids = [node.uuid]
+    append = uuids.append
+    for action in node.actions:
+        append(action.uuid)
     if node.router is not None:
-        uuids += [case.uuid for case in node.router.cases]
-        uuids += [category.uuid for category in node.router.categories]
-    uuids += [exit_.uuid for exit_ in node.exits]
+        for case in node.router.cases:
+            append(case.uuid)
+        for category in node.router.categories:
+            append(category.uuid)
+    for exit_ in node.exits:
+        append(exit_.uuid)
     return uuids
 
 

@@ -7,14 +7,17 @@
 - An expression that fails renders as nothing and its error is reported as
   ``error evaluating @(...): <why>``, as RapidPro reports it.
 
-Parsed templates are cached by their text, and a template without ``@`` is returned untouched at once.
+Parsed templates are cached by their text, and a template without ``@`` is returned untouched at once. A
+plain ``@contact.first_name`` keeps its names as a path, looked up directly while every name is a key of the
+object it is looked up in; anything else (a missing name, a name in other case, an index into a list) goes
+through the evaluator, which says what went wrong.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flows.env import Environment
 from flows.excellent import evaluator, syntax
@@ -50,6 +53,21 @@ class Expression:
     source: str  # as written, e.g. "@contact.name" or "@(1 + 2)"
     top_level: str | None  # for @identifier: its first name, lower-cased; None for @(...)
     tree: syntax.Node | syntax.ParseError
+    path: tuple[str, ...] | None = field(init=False)  # the names of a plain @a.b.c, else None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", _path_of(self.tree))
+
+
+def _path_of(tree: syntax.Node | syntax.ParseError) -> tuple[str, ...] | None:
+    names: list[str] = []
+    while isinstance(tree, syntax.Dot):
+        names.append(tree.key)
+        tree = tree.container
+    if not isinstance(tree, syntax.Name):
+        return None
+    names.append(tree.name)
+    return tuple(reversed(names))
 
 
 Segment = Text | Expression
@@ -105,7 +123,8 @@ def scan_identifier(source: str, start: int) -> tuple[str, int]:
     return source[start:i], i
 
 
-@functools.lru_cache(maxsize=4096)
+# A programme of hundreds of flows has tens of thousands of distinct templates; each parsed one is small.
+@functools.lru_cache(maxsize=1 << 15)
 def parse_template(source: str) -> tuple[Segment, ...]:
     segments: list[Segment] = []
     text: list[str] = []
@@ -163,7 +182,25 @@ def parse_expression(source: str) -> syntax.Node | syntax.ParseError:
     return _parse(source)
 
 
+_NOT_DIRECT = object()
+
+
+def _direct_lookup(path: tuple[str, ...], context: Mapping[str, object]) -> object:
+    """The value at ``path`` when each name is a key of the object before it (what the evaluator would find
+    too), else ``_NOT_DIRECT``."""
+    value: object = context
+    for name in path:
+        if not (type(value) is dict or isinstance(value, Mapping)) or name not in value:
+            return _NOT_DIRECT
+        value = value[name]
+    return value
+
+
 def _evaluate_segment(segment: Expression, context: Mapping[str, object], env: Environment) -> object:
+    if segment.path is not None:
+        value = _direct_lookup(segment.path, context)
+        if value is not _NOT_DIRECT:
+            return value
     if isinstance(segment.tree, syntax.ParseError):
         return XError(str(segment.tree))
     return evaluator.evaluate(segment.tree, evaluator.Scope(context), env)
@@ -188,11 +225,12 @@ def evaluate_template(
     out: list[str] = []
     errors: list[str] = []
     for segment in parse_template(template):
-        if isinstance(segment, Text):
+        if type(segment) is Text:
             out.append(segment.value)
             continue
+        assert type(segment) is Expression
         value = _evaluate_segment(segment, context, env)
-        rendered = value if isinstance(value, XError) else to_text(value, env)
+        rendered = value if type(value) is str or isinstance(value, XError) else to_text(value, env)
         if isinstance(rendered, XError):
             errors.append(_error_message(segment, rendered))
             continue

@@ -19,13 +19,17 @@ from flows.model import Flow
 _NAMESPACE: Final = bytes.fromhex("6f1d3c2a8e5b4f0d9a7c2e4b1d0f3a59")
 # The version nibble is 5; the variant's top two bits are 10, so its hex digit is one of 8, 9, a, b.
 _VARIANT: Final = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+# Hashing starts from the namespace already fed in: copying that state is cheaper than hashing it again.
+_NAMESPACE_SHA1: Final = hashlib.sha1(_NAMESPACE, usedforsecurity=False)
 _UUID: Final = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 def derive_uuid(*parts: str) -> str:
     """A uuid5 in recado's namespace for the joined parts, as ``uuid.uuid5`` computes it but straight from the
     hex digest: loading 700 flows derives tens of thousands of these."""
-    h = hashlib.sha1(_NAMESPACE + "/".join(parts).encode("utf-8"), usedforsecurity=False).hexdigest()
+    sha1 = _NAMESPACE_SHA1.copy()
+    sha1.update("/".join(parts).encode("utf-8"))
+    h = sha1.hexdigest()
     return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 

@@ -20,31 +20,35 @@ from flows.native.yaml_node import MAP, YNode
 from flows.native.yaml_tree import read_source_file, read_yaml
 from flows.validate import Finding, validate_flow
 
-_FLOW_KEYS: Final = (
-    "flow",
-    "uuid",
-    "language",
-    "type",
-    "expire_after",
-    "accent_insensitive",
-    "anonymous",
-    "spec_version",
-    "nodes",
-    "translations",
+_FLOW_KEYS: Final = frozenset(
+    {
+        "flow",
+        "uuid",
+        "language",
+        "type",
+        "expire_after",
+        "accent_insensitive",
+        "anonymous",
+        "spec_version",
+        "nodes",
+        "translations",
+    }
 )
-_NODE_KEYS: Final = (
-    "uuid",
-    "send",
-    "quick_replies",
-    "do",
-    "wait",
-    "operand",
-    "save_as",
-    "routes",
-    "random",
-    "go",
-    "exit_uuid",
-    "exit_order",
+_NODE_KEYS: Final = frozenset(
+    {
+        "uuid",
+        "send",
+        "quick_replies",
+        "do",
+        "wait",
+        "operand",
+        "save_as",
+        "routes",
+        "random",
+        "go",
+        "exit_uuid",
+        "exit_order",
+    }
 )
 _FLOW_TYPES: Final = get_args(FlowType)
 

@@ -64,11 +64,12 @@ class Reader:
             self.expect(node, MAP, what)
             return {}
         out: Pairs = {}
-        for key, value in pairs:
-            if key.value not in allowed:
-                self.error(key, f"{what} has no setting '{key.value}'{suggestion(key.value, allowed)}")
+        for pair in pairs:  # each (key, value) pair is kept as the tree holds it
+            name = pair[0].value
+            if name not in allowed:
+                self.error(pair[0], f"{what} has no setting '{name}'{suggestion(name, allowed)}")
                 continue
-            out[key.value] = (key, value)
+            out[name] = pair
         for name in required:
             if name not in out:
                 self.error(node, f"{what} needs `{name}:`")
@@ -76,7 +77,8 @@ class Reader:
 
     def text(self, node: YNode, what: str) -> str | None:
         if node.kind == SCALAR:
-            return cast(str, node.value)  # as written: `null` is the word, an empty value the empty text
+            value: str = node.value  # as written: `null` is the word, an empty value the empty text
+            return value
         self.expect(node, SCALAR, what)
         return None
 

@@ -17,15 +17,16 @@ MAX_DEPTH: Final = 50
 
 def build_tree(get_event: Callable[[], Any], source: str, problems: list[Problem]) -> YNode | None:
     """Assemble events into YNodes with an explicit stack (no recursion, whatever the nesting). This loop runs
-    once per event of every flow file, so the open container's state is kept in locals."""
+    once per event of every flow file, so the open container's state is kept in locals, and scalars (most
+    events) take the first branch."""
     scalar_event, alias_event, end_stream = yaml.ScalarEvent, yaml.AliasEvent, yaml.StreamEndEvent
-    starts = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
+    map_start, list_start = yaml.MappingStartEvent, yaml.SequenceStartEvent
     ends = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
     root: YNode | None = None
-    # Per open container: (node, is_map, key waiting for its value, keys seen → line).
-    stack: list[tuple[YNode, bool, YNode | None, dict[str, int]]] = []
-    top: YNode | None = None
-    top_is_map = False
+    # Per open container: (its items, is_map, key waiting for its value, keys seen → line).
+    stack: list[tuple[list[Any], bool, YNode | None, dict[str, int]]] = []
+    items: list[Any] | None = None  # the open container's items (pairs for a map); None outside any
+    is_map = False
     key: YNode | None = None
     seen: dict[str, int] = {}
     documents = 0
@@ -36,47 +37,56 @@ def build_tree(get_event: Callable[[], Any], source: str, problems: list[Problem
     while True:
         event = get_event()
         cls = event.__class__
-        if cls is scalar_event or cls in starts:
+        if cls is scalar_event:
             if event.anchor is not None or event.tag is not None:
                 _refuse_anchor_or_tag(event, problem)
                 return None
             mark = event.start_mark
-            is_scalar = cls is scalar_event
-            if is_scalar:
-                node = YNode(SCALAR, event.value, mark.line + 1, mark.column + 1, event.implicit[0])
-            else:
-                if len(stack) + (top is not None) >= MAX_DEPTH:
-                    problem(event, f"the file is nested more than {MAX_DEPTH} levels deep")
-                    return None
-                node = YNode(MAP if cls is starts[0] else LIST, [], mark.line + 1, mark.column + 1)
-            if top is None:
-                root = node
-            elif not top_is_map:
-                top.value.append(node)
-            elif key is not None:
-                top.value.append((key, node))
+            node = YNode(SCALAR, event.value, mark.line + 1, mark.column + 1, event.implicit[0])
+            if key is not None:
+                items.append((key, node))  # type: ignore[union-attr]  # a key waits only inside a map
                 key = None
-            elif is_scalar:
+            elif is_map:
                 first = seen.get(node.value)
                 if first is not None:
                     message = f"'{node.value}' is given twice here (first on line {first}); keep only one"
                     problems.append(Problem(source, node.line, node.column, message))
                 seen[node.value] = node.line
                 key = node
+            elif items is not None:
+                items.append(node)
             else:
+                root = node
+        elif cls is map_start or cls is list_start:
+            if event.anchor is not None or event.tag is not None:
+                _refuse_anchor_or_tag(event, problem)
+                return None
+            if len(stack) + (items is not None) >= MAX_DEPTH:
+                problem(event, f"the file is nested more than {MAX_DEPTH} levels deep")
+                return None
+            mark = event.start_mark
+            opened: list[Any] = []
+            node = YNode(MAP if cls is map_start else LIST, opened, mark.line + 1, mark.column + 1)
+            if key is not None:
+                items.append((key, node))  # type: ignore[union-attr]  # a key waits only inside a map
+                key = None
+            elif is_map:
                 # Read on into the container so the events stay balanced; the file is refused anyway.
                 message = "a key must be a plain name, not a list or mapping"
                 problems.append(Problem(source, node.line, node.column, message))
                 key = YNode(SCALAR, "", node.line, node.column)
-            if not is_scalar:
-                if top is not None:
-                    stack.append((top, top_is_map, key, seen))
-                top, top_is_map, key, seen = node, cls is starts[0], None, {}
+            elif items is not None:
+                items.append(node)
+            else:
+                root = node
+            if items is not None:
+                stack.append((items, is_map, key, seen))
+            items, is_map, key, seen = opened, cls is map_start, None, {}
         elif cls in ends:
             if stack:
-                top, top_is_map, key, seen = stack.pop()
+                items, is_map, key, seen = stack.pop()
             else:
-                top = None
+                items, is_map = None, False
         elif cls is alias_event:
             problem(event, f"aliases (*{event.anchor}) are not allowed: write the text out in full")
             return None

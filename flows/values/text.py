@@ -126,6 +126,7 @@ def fold(word: str) -> str:
 
 
 @functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=4096)  # the engine snakifies a result's name each time it saves the result
 def snakify(text: str) -> str:
     """A result name as a key (goflow ``Snakify``): runs of anything but letters, ASCII digits and ``_``
     become ``_``, then the ends are trimmed of ``_`` and it is lower-cased: "Favorite Color" → favorite_color."""

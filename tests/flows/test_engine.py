@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import zoneinfo
 from decimal import Decimal
 
 import pytest
@@ -115,6 +116,55 @@ def test_stored_data_that_is_not_a_session_is_refused(data: object) -> None:
         )  # type: ignore[arg-type]
 
 
+def _with(path: tuple[str | int, ...], value: object) -> dict[str, object]:
+    """A stored waiting session with the item at ``path`` replaced."""
+    step = start(ASK_NAME)
+    assert step.session is not None
+    data = json.loads(json.dumps(step.session))
+    target = data
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return data  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (("status",), ["waiting"], "session status must be text"),
+        (("runs", 0, "status"), "running", "unknown run status 'running'"),
+        (("runs", 0, "uuid"), None, "run uuid must be text"),
+        (("runs", 0, "node_uuid"), 7, "run node_uuid must be text"),
+        (("runs", 0, "visits"), {"q": "1"}, "run visits must be counts"),
+        (("runs", 0, "results"), {"name": {"value": 5}}, "a result must be an object with its value as text"),
+        (("runs", 0, "results"), {"name": ["x"]}, "a result must be an object with its value as text"),
+        (("wait", "kind"), "sms", "unknown wait kind 'sms'"),
+        (("wait", "expires_on"), "mañana", "wait expires_on must be an ISO 8601 time"),
+        (("input",), {"text": 1}, "session input text must be text"),
+    ],
+)
+def test_each_part_of_a_stored_session_is_checked(
+    path: tuple[str | int, ...], value: object, message: str
+) -> None:
+    with pytest.raises(SessionError, match=message):
+        Session.from_dict(_with(path, value))
+
+
+def test_a_read_session_shares_nothing_it_changes_with_the_stored_data() -> None:
+    stored = _with(("input",), {"text": "hola", "uuid": "", "created_on": "2027-03-01T15:00:00Z"})
+    before = json.dumps(stored)
+    step = engine.resume(
+        stored,
+        kit.contact(),
+        engine.Msg("Ana"),
+        env=kit.env(),
+        assets=kit.assets(ASK_NAME),
+        ids=kit.counter_ids(),
+    )
+    assert step.messages
+    assert json.dumps(stored) == before
+
+
 YES_NO = kit.flow(
     "Confirmar",
     kit.ask(
@@ -221,6 +271,22 @@ def test_a_wait_times_out_into_its_timeout_category() -> None:
     result = of_type(step, RunResultChanged)[0]
     assert (result.category, result.value) == ("No Response", "")
     assert step.status == "completed"
+
+
+def test_wait_times_are_reported_in_utc_whatever_the_zone_of_now() -> None:
+    local_now = kit.NOW.astimezone(zoneinfo.ZoneInfo("America/Mexico_City"))
+    step = start(NUDGE, env=kit.env(now=local_now))
+    waiting = of_type(step, SessionWaiting)[0]
+    assert step.session is not None
+    wait = step.session["wait"]
+    assert isinstance(wait, dict)
+    assert (
+        waiting.timeout_on == dt.datetime.fromisoformat(wait["timeout_on"]) == kit.NOW + dt.timedelta(hours=2)
+    )
+    assert waiting.expires_on == dt.datetime.fromisoformat(wait["expires_on"])
+    assert waiting.timeout_on is not None
+    assert waiting.timeout_on.tzinfo is dt.UTC
+    assert waiting.expires_on.tzinfo is dt.UTC
 
 
 def test_a_timeout_for_a_wait_without_one_is_ignored_and_keeps_the_session() -> None:

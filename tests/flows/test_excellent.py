@@ -8,17 +8,19 @@ from decimal import Decimal
 
 import pytest
 
+from flows.context import ResultsView
 from flows.env import Environment
 from flows.excellent import (
     XError,
     evaluate_expression,
     evaluate_template,
     evaluate_template_value,
+    evaluator,
     format_value,
     render_value,
 )
 from flows.excellent.syntax import MAX_DEPTH, ParseError, parse, unquote
-from flows.excellent.template import parse_template
+from flows.excellent.template import Expression, parse_template
 
 ENV = Environment(now=dt.datetime(2027, 3, 1, 15, 0, tzinfo=dt.UTC))
 
@@ -49,6 +51,12 @@ CONTEXT: dict[str, object] = {
     "run": {"status": "active"},
     "webhook": {"status": Decimal(200), "json": {"ok": True, "items": [Decimal(1), Decimal(2)]}},
     "parent": None,
+}
+
+# The same results as the engine stores them, for @results as the engine shows it (a live view).
+CONTEXT_RESULTS: dict[str, dict[str, object]] = {
+    "color": {"name": "Color", "value": "rojo", "category": "Rojo", "input": "Rojo!"},
+    "2factor": {"name": "2 Factor", "value": "1234"},
 }
 
 TEMPLATES: list[tuple[str, str, list[str]]] = [
@@ -309,3 +317,48 @@ def test_contexts_may_hold_any_mapping_and_sequence_types() -> None:
 
     context = {"fields": MappingProxyType({"lista": ("a", "b")})}
     assert evaluate_template("@(fields.lista[1]) @(count(fields.lista))", context, ENV) == ("b 2", [])
+
+
+@pytest.mark.parametrize(
+    "identifier",
+    [
+        "contact.first_name",
+        "contact.fields.semanas",
+        "fields.due_date",
+        "fields.vacia",
+        "results.color",
+        "results.color.category",
+        "input",
+        "webhook.json.items.1",  # an index into a list: not a plain key, so the evaluator takes it
+        "contact.groups.0.name",
+        "CONTACT.First_Name",  # names in another case: the evaluator's case-insensitive lookup
+        "contact.nickname",  # missing: the evaluator says what is missing
+        "fields.due_date.year",  # a date has no properties
+        "parent.name",  # a lookup into null
+        "run",
+    ],
+)
+def test_plain_paths_give_what_the_evaluator_gives(identifier: str) -> None:
+    """A plain @a.b.c is looked up directly while each name is a key; whatever the shortcut cannot take
+    falls back to the evaluator, so both ways give the same value, text and error."""
+    context: dict[str, object] = {**CONTEXT, "results": ResultsView(CONTEXT_RESULTS)}
+    (segment,) = parse_template(f"@{identifier}")
+    assert isinstance(segment, Expression)
+    assert segment.path is not None
+    assert not isinstance(segment.tree, ParseError)
+    by_evaluator = evaluator.evaluate(segment.tree, evaluator.Scope(context), ENV)
+    assert evaluate_template_value(f"@{identifier}", context, ENV)[0] == by_evaluator
+    rendered = evaluate_template(f"@{identifier}", context, ENV)
+    if isinstance(by_evaluator, XError):
+        assert rendered == ("", [f"error evaluating @{identifier}: {by_evaluator.message}"])
+    else:
+        assert rendered == (render_value(by_evaluator, ENV), [])
+
+
+def test_only_plain_paths_take_the_shortcut() -> None:
+    paths = [
+        segment.path
+        for segment in parse_template('@contact.name @(contact.name) @(upper(contact.name)) @(fields["x"])')
+        if isinstance(segment, Expression)
+    ]
+    assert paths == [("contact", "name"), ("contact", "name"), None, None]

@@ -178,6 +178,13 @@ def test_uuids_must_be_uuids_and_end_is_reserved() -> None:
     ]
 
 
+def test_a_uuid_that_hides_two_uuids_on_two_lines_is_not_a_uuid() -> None:
+    two = f"{u(5)}\n{u(6)}"
+    node = m.Node(u(2), actions=(m.SendMsg(two, "Hola"),), exits=(m.Exit(u(3), None),), name="a")
+    found = messages(validate_flow(m.Flow(uuid=u(1), name="F", language="spa", nodes=(node,))))
+    assert found == [f"node 'a': '{two}', the uuid of a send_msg action, is not a uuid"]
+
+
 def programme(**kw: object) -> m.Programme:
     enter = m.EnterFlow(u(30), m.FlowRef(u(77), "Semana"))
     groups = m.AddContactGroups(u(31), (m.GroupRef(u(88), "Embarazads"),))
