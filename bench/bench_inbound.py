@@ -32,6 +32,7 @@ import datetime as dt
 import multiprocessing
 import os
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -316,11 +317,12 @@ async def run(count: int, rate: int) -> dict[str, object]:
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """``argv``: the options; none when ``python -m bench`` runs every benchmark with its defaults."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contacts", type=int, default=CONTACTS)
     parser.add_argument("--rate", type=int, default=TARGET_PER_SECOND, help="replies per second, paced phase")
-    args = parser.parse_args()
+    args = parser.parse_args(argv or [])
     metrics = asyncio.run(run(args.contacts, args.rate))
     write_result(
         "inbound",
@@ -333,4 +335,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

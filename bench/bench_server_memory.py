@@ -138,14 +138,15 @@ def run(contacts: int, seconds: int, workdir: Path) -> None:
     )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """``argv``: the options; none when ``python -m bench`` runs every benchmark with its defaults."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contacts", type=int, default=CONTACTS)
     parser.add_argument("--seconds", type=int, default=60)
-    args = parser.parse_args()
+    args = parser.parse_args(argv or [])
     with tempfile.TemporaryDirectory(prefix="recado-bench-memory-") as workdir:
         run(args.contacts, args.seconds, Path(workdir))
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
@@ -23,7 +26,26 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
+        return SqliteEngine(engine.sync_engine)
     return engine
+
+
+class SqliteEngine(AsyncEngine):
+    """SQLite has one writer at a time, and its own wait for the lock (``busy_timeout``) polls with sleeps
+    that grow to 100 ms and serves nobody in order: under a stream of replies a transaction could sleep past
+    the moment the lock was free, or starve until the timeout. The transactions this process opens with
+    :meth:`begin` (each takes the write lock at once, see ``_on_begin``) queue here instead, first come first
+    served, and each gets the lock as soon as the one before commits. Other processes on the same file (a
+    contact import from the command line) still meet it through ``busy_timeout``."""
+
+    def __init__(self, sync_engine: sa.Engine) -> None:
+        super().__init__(sync_engine)
+        self._writers = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncConnection]:
+        async with self._writers, super().begin() as conn:
+            yield conn
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 
@@ -13,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.db import migrate
 from server.db.schema import contacts, metadata
+
+NOW = dt.datetime(2027, 3, 1, 15, 0, tzinfo=dt.UTC)
 
 
 async def test_migrations_create_exactly_the_schema(engine: AsyncEngine) -> None:
@@ -37,6 +40,31 @@ async def test_sqlite_pragmas(engine: AsyncEngine) -> None:
         assert (await conn.exec_driver_sql("PRAGMA synchronous")).scalar() == 2  # FULL
         assert (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar() == 1
         assert (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar() == 10_000
+
+
+async def test_sqlite_writers_of_one_process_take_turns_in_order(engine: AsyncEngine) -> None:
+    """SQLite's own wait for its lock serves nobody in order; a process's transactions queue first come,
+    first served, so a writer that asked first is never overtaken (nor starved by a stream of others)."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only")
+    order: list[int] = []
+
+    async def writer(n: int) -> None:
+        async with engine.begin() as conn:
+            order.append(n)
+            await conn.execute(
+                contacts.insert().values(
+                    uuid=uuid.uuid4(), phone=f"+5255500{n:05d}", created_at=NOW, updated_at=NOW
+                )
+            )
+            await asyncio.sleep(0.01)  # holding the write lock, as a turn does while the engine runs
+
+    tasks = []
+    for n in range(12):
+        tasks.append(asyncio.create_task(writer(n)))
+        await asyncio.sleep(0)  # each asks in turn
+    await asyncio.gather(*tasks)
+    assert order == list(range(12))
 
 
 async def test_times_round_trip_as_utc(engine: AsyncEngine) -> None:
