@@ -20,10 +20,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import ipaddress
-import os
 import re
 import ssl
-import tempfile
 from pathlib import Path
 
 from cryptography import x509
@@ -31,6 +29,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from gateway.private_files import write_private
 
 CA_DAYS = 3650
 SERVER_DAYS = 397  # what browsers accept for a server certificate; the phone never has to be touched to renew
@@ -41,24 +41,6 @@ HOST_NAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}
 
 class TlsError(ValueError):
     pass
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` whole or not at all, readable by this user only (and a folder it makes,
-    too: the names of the files in it say which phones are paired)."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o600)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
 
 
 def ca_paths(directory: Path) -> tuple[Path, Path]:

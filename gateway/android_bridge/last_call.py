@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from gateway.tls import write_private
+from gateway.private_files import write_private
 
 log = logging.getLogger(__name__)
 

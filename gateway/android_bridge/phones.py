@@ -11,15 +11,15 @@ reports (SMSGate's device id) or, for apps that dial in, by the name the technic
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import platformdirs
+
+from gateway.private_files import write_private
 
 ANDROID_MAX_COUNT = 30  # AOSP SmsUsageMonitor: parts per check period unless raised with adb
 ANDROID_CHECK_PERIOD_S = 1800  # the period on Android 4.1+ builds; newer AOSP says 60 s: assume the long one
@@ -87,21 +87,8 @@ def load(path: Path) -> dict[str, Phone]:
 
 
 def save(path: Path, phones: dict[str, Phone]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = {"version": 1, "phones": {key: asdict(phone) for key, phone in sorted(phones.items())}}
-    fd, temporary = tempfile.mkstemp(prefix=".phones-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            os.fchmod(handle.fileno(), 0o600)
-            json.dump(data, handle, indent=2, ensure_ascii=False)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+    write_private(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
 def find(path: Path, key: str) -> Phone:

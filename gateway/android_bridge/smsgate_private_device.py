@@ -6,7 +6,7 @@ stolen file does not let anyone call as the phone), the device id, the webhook s
 phone (in clear: the gateway needs it to check signatures; a phone keeps it until it syncs its settings
 again, so it must survive a restart) and the SIM numbers the phone reported.
 
-One small JSON file per phone, written whole and renamed, mode 0600 (:func:`gateway.tls.write_private`).
+One small JSON file per phone, written whole and renamed, mode 0600 (:func:`gateway.private_files.write_private`).
 Registering again (a reinstalled app, or the app's answer to a 401) replaces the registration: one phone
 per endpoint, and the old token stops working at once.
 
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from gateway.tls import write_private
+from gateway.private_files import write_private
 
 DEVICE_ID_LENGTH = 21  # the official server's nanoid length; the app shows it
 
