@@ -61,6 +61,7 @@ log = logging.getLogger(__name__)
 RETRYABLE_CMS = frozenset({38, 41, 42, 47, 331, 332, 500, 512, 513, 514, 515})
 # +CME ERROR codes that mean "not yet": SIM busy after power-up, and the generic busy of several vendors.
 BUSY_CME = frozenset({14, 515})
+ATTENTION_QUIET_S = 0.3  # after a booting modem first answers: time for an earlier probe's late answer
 _INBOUND_NAMESPACE = uuid.UUID("6f1d3e1c-2d0b-4c8e-9a55-7d0c3f1b2a90")
 
 Handle = tuple[str, int]  # (memory, index) of a stored SMS; ("direct", n) for one routed with +CMT
@@ -238,6 +239,9 @@ class ATPort:
 
     async def run(self, text: str, seconds: float = 10.0) -> Response:
         return await self.command(Command(text, timeout=seconds))
+
+    def forgive(self) -> None:
+        self._session.forgive()
 
     def _write(self, data: bytes) -> None:
         try:
@@ -520,9 +524,18 @@ class ModemDriver:
         self._health = replace(self._health, manufacturer=manufacturer, model=model, imei=imei)
 
     async def _attention(self) -> None:
-        """``AT`` until the modem answers: it may still be booting, or echo garbage first."""
-        for _ in range(5):
+        """``AT`` until the modem answers: it may still be booting, or echo garbage first.
+
+        A booting modem drops what it hears, so a probe that timed out is usually never answered; left
+        owed, its debt would take the next probe's ``OK`` and every probe would time out in turn. The probes
+        are all alike, so each new one forgives the earlier ones, and once one is answered a short quiet
+        lets a slow earlier answer arrive (and be dropped as stray) before the real commands start."""
+        for attempt in range(5):
+            if attempt and self._port is not None:
+                self._port.forgive()
             if (await self._run("AT", seconds=2.0)).ok:
+                if attempt:
+                    await asyncio.sleep(ATTENTION_QUIET_S)
                 return
         raise ModemUnavailable(f"{self.settings.port} does not answer AT")
 

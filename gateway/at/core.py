@@ -185,6 +185,12 @@ class Session:
         self._dialogue = _Dialogue(command, phase, now + command.timeout)
         return command.text.encode("ascii") + b"\r"
 
+    def forgive(self) -> None:
+        """Stop waiting for what timed-out commands owe. Only for commands that are all alike (the ``AT``
+        probes of a modem that is still booting, which drops what it hears before it is ready): any answer
+        then answers the command in flight, instead of each answer paying the previous probe's debt."""
+        self._debts.clear()
+
     def reset(self) -> None:
         """Forget everything: the port was closed and reopened, so nothing owed can arrive any more."""
         self._buffer.clear()

@@ -154,6 +154,20 @@ def test_a_debt_is_forgotten_after_the_grace_period() -> None:
     assert session.owed == 0
 
 
+def test_probes_of_a_booting_modem_are_forgiven_so_the_next_answer_is_its_own() -> None:
+    """A modem that is still booting drops the first AT; owed, it would take the next probe's OK."""
+    session = Session(late_grace=30)
+    session.start(Command("AT", timeout=2), 0.0)
+    session.tick(2.0)
+    assert session.owed == 1
+    session.forgive()
+    assert session.owed == 0
+    session.start(Command("AT", timeout=2), 2.0)
+    [ok] = session.feed(b"\r\nOK\r\n", 2.1)
+    assert isinstance(ok, Response)
+    assert ok.ok
+
+
 def test_one_command_at_a_time() -> None:
     session = Session()
     session.start(Command("AT"), 0.0)

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from gateway.modem import ModemState, OutboundSms
-from gateway.simulator import ErrorFault, FaultPlan, Latency, ModemConfig, Trigger, tpdu
+from gateway.simulator import ErrorFault, FaultPlan, Latency, ModemConfig, Timing, Trigger, tpdu
 from gateway.simulator.profiles import HUAWEI, QUECTEL, SIMCOM
 from gateway.simulator.storage import Stored
 from tests.gateway.modem.conftest import RigFactory, eventually
@@ -231,3 +231,14 @@ async def test_repeated_timeouts_soft_reset_the_modem(rig: RigFactory) -> None:
     await eventually(lambda: "AT+CFUN=1,1" in r.modem.engine.commands)
     await eventually(lambda: r.driver.state is ModemState.UP and len(r.modem.ports) > 1, timeout=10)
     assert (await r.driver.send(OutboundSms("m1", TO, "hola"))).outcome == "sent"
+
+
+async def test_a_modem_still_booting_when_the_port_opens_comes_up_without_a_reopen(rig: RigFactory) -> None:
+    """It drops the first AT; the next probe's answer must count, not pay the dropped one's debt (which
+    made every probe time out in turn until the port was reopened)."""
+    r = await rig(faults=FaultPlan(timing=Timing(boot=1.0)), late_grace=30.0)
+    assert r.driver.state is ModemState.UP
+    assert len(r.modem.ports) == 1  # never reopened
+    assert r.modem.engine.commands.count("AT") <= 2
+    health = await r.driver.health()
+    assert health.imei == "356938035643809"  # the answers that follow are each their own command's
