@@ -38,6 +38,7 @@ from server.config import Config
 PHONE = "+525512345678"
 # The clinic's virtual phone: texted about alerts unless alert_staff names others.
 STAFF_PHONE = "+525500000911"
+DEMO_MARK = "demo-site"
 TOKEN_FILE = "demo-gateway.token"  # noqa: S105 - the name of the file that holds it
 GATEWAY_CONFIG_FILE = "demo-gateway.toml"
 MODEM_TIMING_FILE = "demo-modem.toml"
@@ -106,6 +107,28 @@ def demo_config(data_dir: Path | None, host: str | None, port: int | None) -> Co
     if not config.alert_staff:
         config = dataclasses.replace(config, alert_staff=f"*={STAFF_PHONE}").validate()
     return config
+
+
+def claim_for_the_demo(config: Config) -> None:
+    """The demo turns the clock on, adds an admin and loads the sample programme: never on a site's data. A
+    directory the demo made carries its mark (or, made by an earlier version, its gateway token); one that
+    holds a database without either is a site's, and is refused before anything is written."""
+    if (config.data_dir / DEMO_MARK).exists() or (config.data_dir / TOKEN_FILE).exists():
+        return
+    if config.database_url:
+        raise click.ClickException(
+            "the demo keeps its data in its own SQLite file: unset database_url (RECADO_DATABASE_URL) for it"
+        )
+    if config.sqlite_path.exists():
+        raise click.ClickException(
+            f"{config.data_dir} holds a site's data (the demo did not make it): the demo would move its clock"
+            " and load the sample programme into it. Give the demo a directory of its own with --data-dir."
+        )
+    config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    (config.data_dir / DEMO_MARK).write_text(
+        "Made by `recado demo`: sample data, and a clock that moves. Never a site's data directory.\n",
+        encoding="utf-8",
+    )
 
 
 def chat_command_line(config: Config) -> str:
@@ -219,6 +242,7 @@ def demo_command(
 ) -> None:
     """Run a whole demo site: the server with the sample programme, a virtual modem and a gateway."""
     config = demo_config(data_dir, host, port)
+    claim_for_the_demo(config)
     password = initialise(config)
     if password:
         click.echo(f"admin user: admin, password (shown once): {password}")
