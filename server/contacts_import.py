@@ -45,6 +45,7 @@ from server.contact_values import (
     clean_text,
     parse_value,
 )
+from server.db.engine import write_transaction
 
 # Bigger batches commit (and checkpoint the WAL) less often; smaller ones hold SQLite's write lock for less
 # time (about a third of a second at this size) and start writing sooner.
@@ -499,7 +500,7 @@ async def import_contacts(
         reader = _Reader(text)
         header = _header(reader)
         async with db.connect() as conn, _page_cache_for_batches(conn):
-            async with conn.begin():
+            async with write_transaction(conn):
                 known = await contacts.load_fields(conn)
                 planned, to_create = _plan(header, mappings or {}, known)
                 for key, (label, value_type) in to_create.items():
@@ -518,7 +519,7 @@ async def import_contacts(
                 report.failed += batch.read - batch.good
                 report.errors.extend(batch.errors)
                 if batch.contacts:
-                    async with conn.begin():
+                    async with write_transaction(conn):
                         written = await contacts.write_batch(conn, batch.contacts, now=now)
                         # Only this batch's contacts, and in its transaction: a crash between batches leaves
                         # no contact without the campaign rows her values call for.
@@ -532,7 +533,7 @@ async def import_contacts(
                     progress(batch.lines, total_lines)
                 if reading is None:
                     break
-            async with conn.begin():
+            async with write_transaction(conn):
                 await audit.record(
                     conn,
                     at=now,
