@@ -78,8 +78,23 @@ async def _lease_round(
     )
 
 
+class _Gone(Exception):
+    """The gateway hung up while its messages were being leased (it had new inbound to send, and gave up
+    the wait): the lease is rolled back, so the messages go out in its next round instead of waiting for
+    the lease to run out."""
+
+
+async def _lease_unless_gone(
+    conn: AsyncConnection, ctx: LinkContext, gateway: str, request: SyncRequest, gone: Callable[[], bool]
+) -> list[leasing.Leased]:
+    leased = await _lease_round(conn, ctx, gateway, request, ctx.clock.now())
+    if leased and gone():
+        raise _Gone
+    return leased
+
+
 async def _first_round(
-    ctx: LinkContext, gateway: str, request: SyncRequest, result: SyncResult
+    ctx: LinkContext, gateway: str, request: SyncRequest, result: SyncResult, gone: Callable[[], bool]
 ) -> tuple[int, list[leasing.Leased]]:
     async def work(conn: AsyncConnection) -> tuple[int, list[leasing.Leased]]:
         now = ctx.clock.now()
@@ -90,6 +105,10 @@ async def _first_round(
         )
         reports = await statuses.apply(conn, gateway, request.statuses, now=now, lease_until=now + ctx.lease)
         outbound = await _lease_round(conn, ctx, gateway, request, now)
+        if outbound and gone():
+            # Nobody will read the answer: undo it all (the inbound and statuses come again, acknowledged
+            # then) rather than leave the messages leased to a response that is never read.
+            raise _Gone
         # Written only once the transaction is sure to be the one that commits (a retried one starts over).
         result.acked_inbound, result.rejected_inbound = stored.acked, stored.rejected
         result.acked_statuses, result.rejected_statuses = reports.acked, reports.rejected
@@ -114,7 +133,10 @@ async def sync(
     waiter = asyncio.create_task(ctx.outbox.wait(min(request.wait_s, ctx.recheck_s)))
     await asyncio.sleep(0)
     try:
-        stored, outbound = await _first_round(ctx, gateway, request, result)
+        try:
+            stored, outbound = await _first_round(ctx, gateway, request, result, gone)
+        except _Gone:
+            return result
         if stored:
             ctx.inbox.notify()
         while not outbound and request.want > 0:
@@ -126,9 +148,12 @@ async def sync(
                 break
             waiter = asyncio.create_task(ctx.outbox.wait(min(deadline - time.monotonic(), ctx.recheck_s)))
             await asyncio.sleep(0)
-            outbound = await in_transaction(
-                ctx.engine, lambda conn: _lease_round(conn, ctx, gateway, request, ctx.clock.now())
-            )
+            try:
+                outbound = await in_transaction(
+                    ctx.engine, lambda conn: _lease_unless_gone(conn, ctx, gateway, request, gone)
+                )
+            except _Gone:
+                break
     finally:
         await _stop(waiter)
     result.outbound = outbound

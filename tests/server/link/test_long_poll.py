@@ -12,11 +12,12 @@ import sqlalchemy as sa
 from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from server.api.gateway import _context
 from server.appkeys import INBOX_WAKE, OUTBOX_WAKE
 from server.clock import FixedClock
 from server.db.schema import contacts, messages
 from server.link.protocol import MAX_WAIT_S, read_request
-from server.link.sync import RECHECK_S
+from server.link.sync import RECHECK_S, sync
 from tests.server.link.helpers import HEALTHY, Gateway, add_contact, message, queue, sms
 
 MAYA = "+525512345678"
@@ -125,3 +126,43 @@ async def test_a_gateway_that_hangs_up_while_waiting_leases_nothing(
 def test_wait_is_capped() -> None:
     assert read_request({"wait_s": 3600}).wait_s == MAX_WAIT_S == 30
     assert read_request({}).wait_s == 0
+
+
+async def test_a_gateway_that_hangs_up_while_its_messages_are_leased_gets_them_next_round(
+    client: TestClient, oaxaca: Gateway, engine: AsyncEngine, clock: FixedClock
+) -> None:
+    """A gateway gives up a long poll when new inbound arrives; if that happens as the poll leases, the lease
+    is rolled back, so the messages are not stuck on a response nobody reads until the lease runs out."""
+    maya = await add_contact(engine, MAYA, clock.now())
+    answers = iter([False, True])  # still there when woken; gone by the time the lease is written
+
+    async def queue_soon() -> str:
+        await asyncio.sleep(0.2)
+        sent = await queue(engine, maya, "hola", clock.now(), priority="reply")
+        client.app[OUTBOX_WAKE].notify()
+        return sent
+
+    queued = asyncio.create_task(queue_soon())
+    result = await sync(
+        _context(client.app), "oaxaca", read_request({"want": 10, "wait_s": 5}), gone=lambda: next(answers)
+    )
+    sent = await queued
+    assert result.outbound == []
+    assert (await message(engine, sent)).status == "queued"
+    assert [m["id"] for m in await oaxaca.take()] == [sent]
+
+
+async def test_a_gateway_gone_before_its_first_round_commits_finds_everything_undone(
+    oaxaca: Gateway, engine: AsyncEngine, clock: FixedClock, client: TestClient
+) -> None:
+    """Messages already queued are leased in the first round; if the gateway hung up by then, that round
+    (its inbound included, which it sends again) is rolled back rather than leased to nobody."""
+    maya = await add_contact(engine, MAYA, clock.now())
+    sent = await queue(engine, maya, "hola", clock.now(), priority="reply")
+    request = read_request({"want": 10, "wait_s": 5, "inbound": [sms("g-9", MAYA, "SI")]})
+    result = await sync(_context(client.app), "oaxaca", request, gone=lambda: True)
+    assert (result.outbound, result.acked_inbound) == ([], [])
+    assert (await message(engine, sent)).status == "queued"
+    answer = await oaxaca.sync(inbound=[sms("g-9", MAYA, "SI")], want=10)
+    assert answer["acked_inbound"] == ["g-9"]
+    assert [m["id"] for m in answer["outbound"]] == [sent]
