@@ -77,6 +77,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status == 405 and "Allow" in exc.headers:
             response.headers["Allow"] = exc.headers["Allow"]
         return response
+    except ConnectionResetError:
+        # The client went away mid-request (a gateway giving up a long poll to send new inbound at once):
+        # nobody is left to answer, and nothing went wrong here.
+        log.debug("the client of %s %s went away", request.method, request.path)
+        return error_response(400, "client_gone", "the request ended before its body arrived")
     except Exception:
         # The traceback goes to the log (redacted there); the client learns nothing about internals.
         log.exception("unhandled error on %s %s", request.method, request.path)

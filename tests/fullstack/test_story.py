@@ -208,3 +208,11 @@ def test_a_restart_keeps_her_registration_and_the_demo_time(site: Stack) -> None
     assert fernanda is not None
     assert fernanda["name"] == "Fernanda Gil"
     site.say("ALERTA", "Cuéntanos en un mensaje", phone)  # the gateway found the server again
+
+
+def test_the_whole_story_logged_no_error(site: Stack) -> None:
+    """Gateways giving up long polls, restarts, clock moves: none of it is an error on either side."""
+    for part in ("server", "gateway"):
+        log = site.log(part, tail=10_000_000)
+        assert " ERROR " not in log, log[-3000:]
+        assert "Traceback" not in log, log[-3000:]
