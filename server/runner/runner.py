@@ -62,6 +62,7 @@ class Runner:
         self.snapshots = SnapshotCache(config.default_language)
         self._client: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._closing = False
         # Imported here: the campaigns' firing uses the runner's modules, and may be imported first.
         from server.campaigns.firing import CampaignFirer
 
@@ -280,7 +281,10 @@ class Runner:
     async def tick(self) -> None:
         """What the scheduler runs every few seconds: fires due (waits, expiries, campaign events), inbound left
         unhandled, webhook calls left over.
-        ``close`` waits for a tick in progress, so shutting down never cuts one off mid-way."""
+        ``close`` waits for a tick in progress, so shutting down never cuts one off mid-way, and a tick the
+        scheduler started as the server was closing does nothing (the loop would cancel it mid-way)."""
+        if self._closing:
+            return
         current = asyncio.current_task()
         if current is not None:
             self._tasks.add(current)
@@ -306,6 +310,7 @@ class Runner:
             await asyncio.gather(*pending, return_exceptions=True)
 
     async def close(self) -> None:
+        self._closing = True
         await self.idle()
         if self._client is not None:
             await self._client.close()

@@ -49,3 +49,15 @@ async def test_the_runner_can_be_turned_off(
     client = await aiohttp_client(app)
     assert RUNNER not in client.app
     assert (await client.get("/healthz")).status == 200
+
+
+async def test_a_tick_that_starts_as_the_runner_closes_does_nothing(
+    client: TestClient, app_db: AsyncEngine, clock: FixedClock
+) -> None:
+    """The scheduler may start a tick while the server shuts down; the loop would cancel it mid-way."""
+    runner = client.app[RUNNER]
+    await kit.load(app_db, kit.programme(), clock.now())
+    await runner.close()
+    await kit.receive(app_db, PHONE, "hola", clock.now())  # no wake-up: only a tick would handle it
+    await runner.tick()
+    assert await kit.texts(app_db, PHONE) == []
