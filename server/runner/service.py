@@ -52,11 +52,13 @@ async def _runner_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        scheduler.shutdown(wait=False)
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
+        # The runner first: it lets a tick in progress finish (the scheduler's shutdown would cancel it
+        # mid-way) and makes any tick that starts meanwhile do nothing; then the scheduler stops.
         await runner.close()
+        scheduler.shutdown(wait=False)
 
 
 async def watch_inbox(runner: Runner, wake: Wakeup, timeout_s: float) -> None:
