@@ -52,6 +52,7 @@ from aiohttp import web
 from flows import sms as sms_facts
 from gateway.android_bridge import listener as listeners
 from gateway.android_bridge import phones as phone_book
+from gateway.android_bridge.shared_phones import SharedPhones
 from gateway.android_bridge.signatures import SMSGATE_WINDOW_S, smsgate_check
 from gateway.transports.base import (
     ChannelHealth,
@@ -708,42 +709,28 @@ class SmsGateTransport:
         await self._sink.on_status(self.id, status)
 
 
-_phones: dict[str, SmsGatePhone] = {}
-_phones_lock = asyncio.Lock()
+_phones: SharedPhones[str, SmsGatePhone] = SharedPhones()
 
 
 async def _attach(channel: SmsGateTransport) -> SmsGatePhone:
     """The channels of one phone share one client and one set of pollers."""
     key = channel.settings.url.rstrip("/")
-    async with _phones_lock:
-        phone = _phones.get(key)
-        if phone is None:
-            phone = SmsGatePhone(channel.settings, clock=channel._clock)
-            phone.channels[channel.sim] = channel
-            _phones[key] = phone
-            try:
-                await phone.start()
-            except BaseException:
-                _phones.pop(key, None)
-                await phone.stop()
-                raise
-            return phone
-        if channel.sim in phone.channels:
-            raise TransportError(f"channel {channel.id!r}: SIM {channel.sim} of {key} already has a channel")
+
+    def make() -> SmsGatePhone:
+        phone = SmsGatePhone(channel.settings, clock=channel._clock)
         phone.channels[channel.sim] = channel
         return phone
 
+    def join(phone: SmsGatePhone) -> None:
+        if channel.sim in phone.channels:
+            raise TransportError(f"channel {channel.id!r}: SIM {channel.sim} of {key} already has a channel")
+        phone.channels[channel.sim] = channel
+
+    return await _phones.attach(key, make, join)
+
 
 async def _detach(channel: SmsGateTransport) -> None:
-    key = channel.settings.url.rstrip("/")
-    async with _phones_lock:
-        phone = _phones.get(key)
-        if phone is None:
-            return
-        phone.channels.pop(channel.sim, None)
-        if not phone.channels:
-            _phones.pop(key, None)
-            await phone.stop()
+    await _phones.detach(channel.settings.url.rstrip("/"), channel.sim)
 
 
 # --- configuration ---------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from typing import Any
 from flows import sms as sms_facts
 from gateway.android_bridge import phones as phone_book
 from gateway.android_bridge.dialin import DialInChannel, DialInSettings, dial_in_settings
+from gateway.android_bridge.shared_phones import SharedPhones
 from gateway.android_bridge.smsgate_private_api import PrivatePhone, PrivateSettings, default_path
 from gateway.android_bridge.smsgate_private_device import default_state_dir
 from gateway.transports.base import (
@@ -106,27 +107,18 @@ class SmsGatePrivateTransport(DialInChannel):
         return health
 
 
-_phones: dict[tuple[str, str], PrivatePhone] = {}
-_phones_lock = asyncio.Lock()
+_phones: SharedPhones[tuple[str, str], PrivatePhone] = SharedPhones()
 
 
 async def _attach(channel: SmsGatePrivateTransport) -> PrivatePhone:
     """The channels of one phone share its endpoint; they must agree on how it is reached."""
-    key = (channel.private.listen, channel.private.path)
-    async with _phones_lock:
-        phone = _phones.get(key)
-        if phone is None:
-            phone = PrivatePhone(channel.private, clock=channel._clock)
-            phone.channels[channel.sim] = channel
-            _phones[key] = phone
-            try:
-                await phone.start()
-            except BaseException:
-                _phones.pop(key, None)
-                await phone.stop()
-                raise
-            phone.adopt(channel)
-            return phone
+
+    def make() -> PrivatePhone:
+        phone = PrivatePhone(channel.private, clock=channel._clock)
+        phone.channels[channel.sim] = channel
+        return phone
+
+    def join(phone: PrivatePhone) -> None:
         if phone.settings != channel.private:
             raise TransportError(
                 f"channel {channel.id!r}: the channels of phone {channel.private.phone!r} disagree on its settings"
@@ -135,20 +127,14 @@ async def _attach(channel: SmsGatePrivateTransport) -> PrivatePhone:
             raise TransportError(
                 f"channel {channel.id!r}: SIM {channel.sim} of phone {channel.private.phone!r} already has a channel"
             )
-        phone.adopt(channel)
-        return phone
+
+    phone = await _phones.attach((channel.private.listen, channel.private.path), make, join)
+    phone.adopt(channel)
+    return phone
 
 
 async def _detach(channel: SmsGatePrivateTransport) -> None:
-    key = (channel.private.listen, channel.private.path)
-    async with _phones_lock:
-        phone = _phones.get(key)
-        if phone is None:
-            return
-        phone.channels.pop(channel.sim, None)
-        if not phone.channels:
-            _phones.pop(key, None)
-            await phone.stop()
+    await _phones.detach((channel.private.listen, channel.private.path), channel.sim)
 
 
 # --- configuration ---------------------------------------------------------------------------------------
