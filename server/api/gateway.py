@@ -15,6 +15,7 @@ from server.auth.guard import require
 from server.link import protocol
 from server.link.sync import LinkContext, SyncResult
 from server.link.sync import sync as run_sync
+from server.runner.service import RUNNER
 
 GATEWAY_ROLES = ("gateway",)
 _TOKEN_PREFIX = "token:"  # noqa: S105 - how server.auth.guard names a token principal
@@ -57,6 +58,7 @@ def _body(result: SyncResult) -> dict[str, Any]:
 
 def _context(app: web.Application) -> LinkContext:
     config = app[CONFIG]
+    runner = app.get(RUNNER)
     return LinkContext(
         engine=app[DB],
         clock=app[CLOCK],
@@ -65,6 +67,7 @@ def _context(app: web.Application) -> LinkContext:
         region=config.default_region,
         window=config.window,
         programme_tz=config.programme_timezone,
+        answer=runner.answer_inbound if runner is not None else None,
     )
 
 

@@ -12,6 +12,9 @@ from sqlalchemy.engine import Dialect
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
+_SQLITE_TEXT_LENGTH = len("2026-01-01 00:00:00.000000")
+
+
 class UTCDateTime(sa.TypeDecorator[dt.datetime]):
     """Stores UTC; refuses naive datetimes on the way in and returns aware ones on the way out."""
 
@@ -30,6 +33,43 @@ class UTCDateTime(sa.TypeDecorator[dt.datetime]):
             raise ValueError("naive datetime given to a UTC column")
         value = value.astimezone(dt.UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def bind_processor(self, dialect: Dialect) -> Any:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+        # One step instead of this decorator's and then SQLite DATETIME's: every row the runner writes carries
+        # several times. The text is SQLAlchemy's SQLite storage format (microseconds always present), so old
+        # and new rows compare as strings.
+        utc = dt.UTC
+
+        def to_text(value: dt.datetime | None) -> str | None:
+            if value is None:
+                return None
+            if value.tzinfo is not utc:
+                if value.tzinfo is None:
+                    raise ValueError("naive datetime given to a UTC column")
+                value = value.astimezone(utc)
+            return value.isoformat(" ", "microseconds")[:_SQLITE_TEXT_LENGTH]
+
+        return to_text
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+        slow = super().result_processor(dialect, coltype)
+        utc = dt.UTC
+
+        def from_text(value: str | None) -> dt.datetime | None:
+            if value is None:
+                return None
+            try:
+                parsed = dt.datetime.fromisoformat(value)
+            except (TypeError, ValueError):  # a value some other writer stored in another shape
+                converted: dt.datetime | None = slow(value) if slow is not None else None
+                return converted
+            return parsed.replace(tzinfo=utc) if parsed.tzinfo is None else parsed.astimezone(utc)
+
+        return from_text
 
     def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
         if value is None:

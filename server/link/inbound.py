@@ -31,7 +31,7 @@ SEGMENTS_STORED_MAX = 255  # the most parts a concatenated SMS can have
 class InboundOutcome:
     acked: list[str] = field(default_factory=list)
     rejected: list[tuple[Inbound, str]] = field(default_factory=list)
-    stored: int = 0
+    stored: list[int] = field(default_factory=list)  # the new messages' ids, in the batch's order
     new_contacts: int = 0
 
 
@@ -119,7 +119,7 @@ async def _store(
     fresh: Sequence[_Ready],
     contact_ids: dict[str, int],
     now: dt.datetime,
-) -> int:
+) -> list[int]:
     rows = []
     for r in fresh:
         size = sms.size(r.item.text)
@@ -145,7 +145,7 @@ async def _store(
     result = await conn.execute(insert.returning(messages.c.id, messages.c.external_id), rows)
     stored = {row.external_id: row.id for row in result}
     if not stored:
-        return 0
+        return []
     by_id = {r.item.id: r for r in fresh}
     await conn.execute(
         message_events.insert(),
@@ -162,4 +162,4 @@ async def _store(
     senders = {contact_ids[by_id[ext].phone]: (gateway, by_id[ext].item.channel) for ext in stored}
     await conn.execute(contacts.update().where(contacts.c.id.in_(sorted(senders))).values(last_seen_at=now))
     await remember_routes(conn, senders, now)
-    return len(stored)
+    return sorted(stored.values())

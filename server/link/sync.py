@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -26,6 +27,8 @@ from server.link.protocol import Inbound, StatusReport, SyncRequest
 from server.link.sql import in_transaction
 from server.link.window import DeliveryWindow, open_zones
 from server.wakeup import Wakeup
+
+log = logging.getLogger(__name__)
 
 LEASE = dt.timedelta(seconds=300)
 RECHECK_S = 5.0
@@ -44,6 +47,9 @@ class LinkContext:
     programme_tz: str
     lease: dt.timedelta = LEASE
     recheck_s: float = RECHECK_S
+    # Handles received messages at once (the runner's turns); how many it handled. Without it, or for those it
+    # leaves, the inbox wake-up hands them to the runner's own loop.
+    answer: Callable[[Sequence[int]], Awaitable[int]] | None = None
 
 
 @dataclass
@@ -95,8 +101,8 @@ async def _lease_unless_gone(
 
 async def _first_round(
     ctx: LinkContext, gateway: str, request: SyncRequest, result: SyncResult, gone: Callable[[], bool]
-) -> tuple[int, list[leasing.Leased]]:
-    async def work(conn: AsyncConnection) -> tuple[int, list[leasing.Leased]]:
+) -> tuple[list[int], list[leasing.Leased]]:
+    async def work(conn: AsyncConnection) -> tuple[list[int], list[leasing.Leased]]:
         now = ctx.clock.now()
         await health.record_gateway(conn, gateway, now)
         await health.record_channels(conn, gateway, request.channels, now)
@@ -115,6 +121,20 @@ async def _first_round(
         return stored.stored, outbound
 
     return await in_transaction(ctx.engine, work)
+
+
+async def _answer(ctx: LinkContext, stored: Sequence[int]) -> None:
+    """Answer what was just stored before the sync returns: the reply's turn runs now, not after a hop through
+    the runner's loop, and a long poll wakes with her answer to lease. What this leaves (a contact in another
+    turn, a failure) goes to the runner's loop."""
+    handled = 0
+    if ctx.answer is not None:
+        try:
+            handled = await ctx.answer(stored)
+        except Exception:
+            log.exception("answering %d received messages failed; the runner will", len(stored))
+    if handled < len(stored):
+        ctx.inbox.notify()
 
 
 async def _stop(task: asyncio.Task[bool]) -> None:
@@ -138,7 +158,7 @@ async def sync(
         except _Gone:
             return result
         if stored:
-            ctx.inbox.notify()
+            await _answer(ctx, stored)
         while not outbound and request.want > 0:
             remaining = deadline - time.monotonic()
             if remaining <= 0:

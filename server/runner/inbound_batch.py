@@ -52,6 +52,13 @@ async def handle_messages(runner: Runner, message_ids: Sequence[int]) -> BatchOu
     return await _handle(runner, messages.c.id.in_(list(message_ids)))
 
 
+async def handle_senders(runner: Runner, message_ids: Sequence[int]) -> BatchOutcome:
+    """Handle these received messages together with every earlier unhandled one of their senders, so that
+    each woman's messages are still handled in the order they came."""
+    senders = sa.select(messages.c.contact_id).where(messages.c.id.in_(list(message_ids))).scalar_subquery()
+    return await _handle(runner, messages.c.contact_id.in_(senders))
+
+
 async def handle_pending(runner: Runner, limit: int) -> BatchOutcome:
     """Handle the oldest ``limit`` received messages nobody has handled yet, in one batch."""
     return await _handle(runner, limit=limit)
@@ -65,10 +72,12 @@ async def _handle(runner: Runner, *where: sa.ColumnElement[bool], limit: int | N
         async with contextlib.AsyncExitStack() as held, runner.db.begin() as conn:
             pending = await _unhandled(conn, *where, limit=limit)
             # This process's locks are only taken if free, never waited for while holding the transaction: a
-            # contact in another turn here (a campaign's) has her messages left for the next batch.
+            # contact in another turn here (a campaign's) has her messages left, and looked at again as soon as
+            # that turn ends.
             mine = await held.enter_async_context(
                 runner.locks.hold_free(sorted({m.contact_id for m in pending}))
             )
+            busy = {m.contact_id for m in pending} - mine
             await lock_contacts_in_transaction(conn, mine)
             if conn.dialect.name == "postgresql":
                 # Another process may have handled some before its locks were released to us. (SQLite's
@@ -83,6 +92,7 @@ async def _handle(runner: Runner, *where: sa.ColumnElement[bool], limit: int | N
         log.exception("a batch of %d inbound messages failed; each is tried on its own", len(pending))
         return await _one_by_one(runner, [m.id for m in pending])
     runner.after_commit(outcome.queued, outcome.webhooks)
+    runner.look_again_when_free(busy)
     return outcome
 
 

@@ -13,7 +13,7 @@ import asyncio
 import datetime as dt
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
 from typing import Any, TypeVar
 
 import aiohttp
@@ -28,7 +28,7 @@ from server.db.schema import fires, webhook_requests
 from server.runner.contact_state import load_contact
 from server.runner.effects import Turn, apply_step
 from server.runner.inbound import new_id
-from server.runner.inbound_batch import handle_messages, handle_pending
+from server.runner.inbound_batch import handle_messages, handle_pending, handle_senders
 from server.runner.locks import ContactLocks, lock_contact_in_transaction
 from server.runner.sessions import consume_fire, read_session
 from server.runner.snapshot import Snapshot, SnapshotCache
@@ -51,12 +51,14 @@ class Runner:
         clock: Clock,
         *,
         outbox_wake: Wakeup | None = None,
+        inbox_wake: Wakeup | None = None,
         webhooks_in_background: bool = True,
     ) -> None:
         self.db = db
         self.config = config
         self.clock = clock
         self.outbox_wake = outbox_wake
+        self.inbox_wake = inbox_wake
         self.webhooks_in_background = webhooks_in_background
         self.locks = ContactLocks()
         self.snapshots = SnapshotCache(config.default_language)
@@ -122,6 +124,19 @@ class Runner:
         if webhooks and self.webhooks_in_background:
             self.spawn(self.perform_webhooks())
 
+    def look_again_when_free(self, busy: Collection[int]) -> None:
+        """Their messages were left because these contacts were in another turn here: wake the inbox loop as
+        soon as those turns end, rather than at the next tick."""
+        if busy and self.inbox_wake is not None and not self._closing:
+            self.spawn(self._wake_inbox_when_free(sorted(busy)))
+
+    async def _wake_inbox_when_free(self, busy: list[int]) -> None:
+        for contact_id in busy:
+            async with self.locks.hold(contact_id):
+                pass
+        if self.inbox_wake is not None:
+            self.inbox_wake.notify()
+
     def spawn(self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         task = asyncio.create_task(work)
         self._tasks.add(task)
@@ -134,6 +149,13 @@ class Runner:
         """Handle one received message; what it was handled as, or None when it was not this call's to handle
         (already handled, not inbound, gone)."""
         return (await handle_messages(self, [message_id])).handled.get(message_id)
+
+    async def answer_inbound(self, message_ids: Sequence[int]) -> int:
+        """Handle these just-received messages, and any earlier unhandled ones of their senders, as one batch;
+        how many of ``message_ids`` this call handled (a contact busy in another turn here has hers left for
+        the inbox loop)."""
+        handled = (await handle_senders(self, message_ids)).handled
+        return sum(1 for message_id in message_ids if message_id in handled)
 
     async def handle_pending_inbound(self, limit: int = BATCH) -> int:
         """Handle received messages nobody has handled yet, oldest first, as one batch (what the inbox wake-up

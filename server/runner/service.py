@@ -36,7 +36,7 @@ async def _runner_ctx(app: web.Application) -> AsyncIterator[None]:
     if not config.runner_enabled:
         yield
         return
-    runner = Runner(app[DB], config, app[CLOCK], outbox_wake=app[OUTBOX_WAKE])
+    runner = Runner(app[DB], config, app[CLOCK], outbox_wake=app[OUTBOX_WAKE], inbox_wake=app[INBOX_WAKE])
     app[RUNNER] = runner
     scheduler = AsyncIOScheduler(timezone=dt.UTC)
     scheduler.add_job(

@@ -29,6 +29,7 @@ from server.db.schema import messages as messages_table
 from server.programmes import store_programme
 from server.runner.service import RUNNER
 from tests.conftest import TokenFactory, auth
+from tests.server.runner import kit
 
 MEXICO = dt.timezone(dt.timedelta(hours=-6))  # Mexico City keeps UTC-6 all year since 2022
 ANA = "+525512345678"
@@ -182,3 +183,63 @@ async def test_baja_stops_every_bulk_message(phone: Phone) -> None:
         phone.clock.set(local(2027, 4, 4, 9, 30) + dt.timedelta(weeks=week))
         await runner.tick()
         assert await phone.deliver() == []
+
+
+async def test_a_reply_is_answered_in_the_response_of_the_sync_that_brought_it(phone: Phone) -> None:
+    """The turn runs before the sync returns, and a long poll takes the answer with it: one round trip."""
+    received = {"id": "in-alta", "channel": "modem-1", "from": ANA, "text": "ALTA"}
+    received["received_at"] = phone.clock.now().isoformat()
+    answer = await phone.sync(inbound=[received], want=10, wait_s=5)
+    assert answer["acked_inbound"] == ["in-alta"]
+    assert any("nombre" in m["text"] for m in answer["outbound"] if m["to"] == ANA)
+
+
+async def test_her_earlier_unhandled_message_is_answered_first(phone: Phone) -> None:
+    """A message still waiting (stored while the runner was stopped) goes before the one a sync brings now."""
+    db = phone.client.app[DB]
+    await kit.receive(db, ANA, "ALTA", phone.clock.now())
+    received = {"id": "in-name", "channel": "modem-1", "from": ANA, "text": "Ana López"}
+    received["received_at"] = phone.clock.now().isoformat()
+    await phone.sync(inbound=[received])
+    async with db.connect() as conn:
+        handled = (
+            await conn.execute(
+                sa.select(messages_table.c.text, messages_table.c.handled_as)
+                .where(messages_table.c.direction == "in")
+                .order_by(messages_table.c.id)
+            )
+        ).all()
+        name = (await conn.execute(sa.select(contacts.c.name).where(contacts.c.phone == ANA))).scalar_one()
+    assert [tuple(row) for row in handled] == [("ALTA", "trigger"), ("Ana López", "resumed")]
+    assert name == "Ana López"
+
+
+async def test_a_sender_in_another_turn_is_left_to_the_runner(phone: Phone) -> None:
+    """The sync never waits for a contact's lock while it holds the database: her message waits for the
+    runner's own loop, which the sync wakes."""
+    await registered(phone)
+    runner = phone.client.app[RUNNER]
+    async with phone.client.app[DB].connect() as conn:
+        ana = (await conn.execute(sa.select(contacts.c.id).where(contacts.c.phone == ANA))).scalar_one()
+    received = {"id": "in-busy", "channel": "modem-1", "from": ANA, "text": "hola"}
+    received["received_at"] = phone.clock.now().isoformat()
+    async with runner.locks.hold(ana):
+        assert (await phone.sync(inbound=[received]))["acked_inbound"] == ["in-busy"]
+        async with phone.client.app[DB].connect() as conn:
+            waiting = (
+                await conn.execute(
+                    sa.select(messages_table.c.handled_at).where(messages_table.c.external_id == "in-busy")
+                )
+            ).scalar_one()
+        assert waiting is None
+    for _ in range(250):  # the runner's loop, woken by the sync: nobody else handles it here
+        async with phone.client.app[DB].connect() as conn:
+            handled_as = (
+                await conn.execute(
+                    sa.select(messages_table.c.handled_as).where(messages_table.c.external_id == "in-busy")
+                )
+            ).scalar_one()
+        if handled_as is not None:
+            break
+        await asyncio.sleep(0.02)
+    assert handled_as == "catch_all"  # registration is over: the catch-all answers her
