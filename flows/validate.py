@@ -168,7 +168,10 @@ class _FlowChecks:
         if not _UUID.fullmatch(self.flow.uuid):
             yield self.finding(f"the flow's uuid '{self.flow.uuid}' is not a uuid")
         uuids_of_nodes = [_item_uuids(node) for node in self.flow.nodes]
-        all_valid = _all_uuids([uuid for uuids in uuids_of_nodes for uuid in uuids])
+        every_uuid = [uuid for uuids in uuids_of_nodes for uuid in uuids]
+        all_valid = _all_uuids(every_uuid)
+        # Valid and all different (as nearly every flow's are): no item can be reported, so none is looked at.
+        items_clean = all_valid and len(set(every_uuid)) == len(every_uuid)
         for node, uuids in zip(self.flow.nodes, uuids_of_nodes, strict=True):
             if node.name is not None:
                 if not node.name.strip():
@@ -178,7 +181,9 @@ class _FlowChecks:
                 elif node.name in names:
                     yield self.finding(f"there are two nodes called '{node.name}'", node)
                 names.add(node.name)
-            # Every item of every flow passes here, so what an item is gets described only for a finding.
+            if items_clean:
+                continue
+            # What an item is gets described only for a finding.
             whats: list[str] | None = None
             for index, uuid in enumerate(uuids):
                 owner = seen.get(uuid)
@@ -204,49 +209,53 @@ class _FlowChecks:
                 else:
                     seen[uuid] = node
 
+    # The per-node checks run for every node of every flow loaded, and nearly every node passes them all: the
+    # node's description is made only for a finding, and each check is a plain loop over what it looks at.
+
     def node_checks(self, node: Node) -> Iterator[Finding]:
-        where = describe_node(node)
         for action in node.actions:
             for message, level in _action_problems(action):
-                yield self.finding(f"{where}: {message}", node, action.uuid, level)
-        exit_uuids = [e.uuid for e in node.exits]
+                yield self.finding(f"{describe_node(node)}: {message}", node, action.uuid, level)
+        node_uuids = self.node_uuids
         for exit_ in node.exits:
-            if exit_.destination_uuid is not None and exit_.destination_uuid not in self.node_uuids:
+            if exit_.destination_uuid is not None and exit_.destination_uuid not in node_uuids:
                 yield self.finding(
-                    f"{where} goes to {exit_.destination_uuid}, which is not a node of this flow",
+                    f"{describe_node(node)} goes to {exit_.destination_uuid}, which is not a node of this flow",
                     node,
                     exit_.uuid,
                 )
         router = node.router
         if router is None:
             if not node.exits:
-                yield self.finding(f"{where} has no exit: say where it goes, or `go: end`", node)
+                yield self.finding(
+                    f"{describe_node(node)} has no exit: say where it goes, or `go: end`", node
+                )
             elif len(node.exits) > 1:
                 yield self.finding(
-                    f"{where} has {len(node.exits)} exits but no routes: only the first would ever be taken",
+                    f"{describe_node(node)} has {len(node.exits)} exits but no routes: only the first would"
+                    " ever be taken",
                     node,
                 )
             return
-        yield from self.router_checks(node, router, exit_uuids)
+        yield from self.router_checks(node, router, [e.uuid for e in node.exits])
 
     def router_checks(self, node: Node, router: Router, exit_uuids: Sequence[str]) -> Iterator[Finding]:
-        where = describe_node(node)
         category_uuids = {c.uuid for c in router.categories}
         if not router.categories:
-            yield self.finding(f"{where} has routes but no categories", node)
+            yield self.finding(f"{describe_node(node)} has routes but no categories", node)
         used_exits = set()
         for category in router.categories:
             used_exits.add(category.exit_uuid)
             if category.exit_uuid not in exit_uuids:
                 yield self.finding(
-                    f"{where}: category '{category.name}' has no exit to say where it goes",
+                    f"{describe_node(node)}: category '{category.name}' has no exit to say where it goes",
                     node,
                     category.uuid,
                 )
             if len(category.name) > MAX_CATEGORY_NAME:
                 yield self.finding(
-                    f"{where}: category '{category.name}' is longer than {MAX_CATEGORY_NAME} characters;"
-                    " RapidPro would cut it short",
+                    f"{describe_node(node)}: category '{category.name}' is longer than {MAX_CATEGORY_NAME}"
+                    " characters; RapidPro would cut it short",
                     node,
                     category.uuid,
                     "warning",
@@ -254,63 +263,84 @@ class _FlowChecks:
         for exit_ in node.exits:
             if exit_.uuid not in used_exits:
                 yield self.finding(
-                    f"{where}: exit {exit_.uuid} is not used by any category", node, exit_.uuid
+                    f"{describe_node(node)}: exit {exit_.uuid} is not used by any category", node, exit_.uuid
                 )
         names = [c.name for c in router.categories]
-        for name in sorted({n for n in names if names.count(n) > 1}):
+        if len(set(names)) != len(names):
+            for name in sorted({n for n in names if names.count(n) > 1}):
+                yield self.finding(
+                    f"{describe_node(node)} has two categories called '{name}': results could not tell them"
+                    " apart",
+                    node,
+                    level="warning",
+                )
+        if router.result_name is not None and len(router.result_name) > MAX_RESULT_NAME:
             yield self.finding(
-                f"{where} has two categories called '{name}': results could not tell them apart",
+                f"{describe_node(node)}: the result name is longer than {MAX_RESULT_NAME} characters",
                 node,
                 level="warning",
             )
-        if router.result_name is not None and len(router.result_name) > MAX_RESULT_NAME:
-            yield self.finding(
-                f"{where}: the result name is longer than {MAX_RESULT_NAME} characters", node, level="warning"
-            )
         for error in template_errors(router.operand):
-            yield self.finding(f"{where}: the operand {error}", node)
+            yield self.finding(f"{describe_node(node)}: the operand {error}", node)
         timeout = router.wait.timeout if router.wait is not None else None
         if router.wait is not None and self.flow.type == "messaging_background":
-            yield self.finding(f"{where} waits for a reply, but background flows never wait", node)
+            yield self.finding(
+                f"{describe_node(node)} waits for a reply, but background flows never wait", node
+            )
         if timeout is not None:
             if timeout.seconds <= 0:
-                yield self.finding(f"{where}: the timeout must be longer than zero", node)
+                yield self.finding(f"{describe_node(node)}: the timeout must be longer than zero", node)
             if timeout.category_uuid not in category_uuids:
-                yield self.finding(f"{where}: the timeout goes to a category the node does not have", node)
+                yield self.finding(
+                    f"{describe_node(node)}: the timeout goes to a category the node does not have", node
+                )
         if router.kind == "random":
             if router.cases or router.default_category_uuid is not None:
-                yield self.finding(f"{where}: a random split has no tests and no `other` route", node)
+                yield self.finding(
+                    f"{describe_node(node)}: a random split has no tests and no `other` route", node
+                )
             if router.wait is not None:
-                yield self.finding(f"{where}: a random split cannot wait for a reply", node)
+                yield self.finding(f"{describe_node(node)}: a random split cannot wait for a reply", node)
             return
         if router.default_category_uuid is not None and router.default_category_uuid not in category_uuids:
-            yield self.finding(f"{where}: the `other` route goes to a category the node does not have", node)
+            yield self.finding(
+                f"{describe_node(node)}: the `other` route goes to a category the node does not have", node
+            )
+        chosen = {router.default_category_uuid}
         for case in router.cases:
             yield from self.case_checks(node, case.uuid, case.test, case.arguments)
             if case.category_uuid not in category_uuids:
                 yield self.finding(
-                    f"{where}: a {case.test} test goes to a category the node does not have", node
+                    f"{describe_node(node)}: a {case.test} test goes to a category the node does not have",
+                    node,
                 )
-        chosen = {c.category_uuid for c in router.cases} | {router.default_category_uuid}
+            chosen.add(case.category_uuid)
         if timeout is not None:
             chosen.add(timeout.category_uuid)
         for category in router.categories:
             if category.uuid not in chosen:
                 yield self.finding(
-                    f"{where}: no test chooses the category '{category.name}'", node, category.uuid, "warning"
+                    f"{describe_node(node)}: no test chooses the category '{category.name}'",
+                    node,
+                    category.uuid,
+                    "warning",
                 )
 
     def case_checks(self, node: Node, uuid: str, test: str, arguments: Sequence[str]) -> Iterator[Finding]:
-        where = describe_node(node)
-        if test not in KNOWN_TESTS:
+        counts = case_arity(test)
+        if counts is None:
+            where = describe_node(node)
             yield self.finding(f"{where}: '{test}' is not a test{suggestion(test, KNOWN_TESTS)}", node, uuid)
             return
-        least, most = arity(test)
+        least, most = counts
         if len(arguments) < least or (most is not None and len(arguments) > most):
-            yield self.finding(f"{where}: {test} takes {arity_text(test)}, not {len(arguments)}", node, uuid)
+            yield self.finding(
+                f"{describe_node(node)}: {test} takes {arity_text(test)}, not {len(arguments)}", node, uuid
+            )
         for argument in arguments:
-            for error in template_errors(argument):
-                yield self.finding(f"{where}: in a {test} value, {error}", node, uuid)
+            if "@" in argument:
+                for error in _expression_errors(argument):
+                    yield self.finding(f"{describe_node(node)}: in a {test} value, {error}", node, uuid)
 
     def reachability(self) -> Iterator[Finding]:
         if not self.flow.nodes:

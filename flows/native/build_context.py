@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from flows.native.defaults import DEFAULT_LANGUAGE, END
 from flows.native.reader import Pairs, Reader, T
-from flows.native.yaml_node import MAP, YNode
+from flows.native.yaml_node import MAP, SCALAR, YNode
 from flows.validate import suggestion
 
 Localization = dict[str, dict[str, dict[str, tuple[str, ...]]]]
@@ -43,9 +43,12 @@ class BuildContext:
 
     def destination(self, node: YNode, owner: str) -> tuple[str | None, bool]:
         """The node uuid a ``go`` names (None: the end), and whether it was understood."""
-        target = self.reader.name(node, f"where {owner} goes")
-        if target is None:
-            return None, False
+        target = node.value if node.kind == SCALAR else None
+        if target is None or not target.strip():
+            # Read again through the reader only to report what is wrong (its wording names the owner).
+            target = self.reader.name(node, f"where {owner} goes")
+            if target is None:
+                return None, False
         if target == END:
             return None, True
         if target in self.node_keys:

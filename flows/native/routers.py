@@ -27,6 +27,8 @@ _ROUTE_WORDS: Final = ("says", "other", "timeout")
 _ROUTE_MODIFIERS: Final = ("go", "category", "case_uuid", "category_uuid", "exit_uuid")
 _ROUTE_KEYS: Final = frozenset({*_ROUTE_WORDS, *KNOWN_TESTS, *_ROUTE_MODIFIERS})
 _RANDOM_ROUTE_KEYS: Final = frozenset(_ROUTE_MODIFIERS)
+# The category a route files its answers under when it names none and its test does not name it.
+_FIXED_CATEGORY_NAMES: Final[dict[str | None, str]] = {None: "", "other": OTHER, "timeout": NO_RESPONSE}
 
 
 @dataclass
@@ -185,7 +187,7 @@ class RouterReader:
             arguments = self.read_arguments(keys[condition][1], condition)
             if arguments is None:
                 return None
-        default_name = {None: "", "other": OTHER, "timeout": NO_RESPONSE}.get(condition)
+        default_name = _FIXED_CATEGORY_NAMES.get(condition)
         if default_name is None:
             assert arguments is not None
             default_name = default_category_name(test, arguments[0])

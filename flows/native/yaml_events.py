@@ -17,8 +17,10 @@ MAX_DEPTH: Final = 50
 
 def build_tree(get_event: Callable[[], Any], source: str, problems: list[Problem]) -> YNode | None:
     """Assemble events into YNodes with an explicit stack (no recursion, whatever the nesting). This loop runs
-    once per event of every flow file, so the open container's state is kept in locals, and scalars (most
-    events) take the first branch."""
+    once per event of every flow file, so the open container's state is kept in locals, scalars (most
+    events) take the first branch, and nodes are filled in here rather than through ``YNode.__init__``: a call
+    to a Python ``__init__`` costs more than the rest of the branch."""
+    new = object.__new__
     scalar_event, alias_event, end_stream = yaml.ScalarEvent, yaml.AliasEvent, yaml.StreamEndEvent
     map_start, list_start = yaml.MappingStartEvent, yaml.SequenceStartEvent
     ends = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
@@ -42,7 +44,12 @@ def build_tree(get_event: Callable[[], Any], source: str, problems: list[Problem
                 _refuse_anchor_or_tag(event, problem)
                 return None
             mark = event.start_mark
-            node = YNode(SCALAR, event.value, mark.line + 1, mark.column + 1, event.implicit[0])
+            node = new(YNode)
+            node.kind = SCALAR
+            node.value = event.value
+            node.line = mark.line + 1
+            node.column = mark.column + 1
+            node.plain = event.implicit[0]
             if key is not None:
                 items.append((key, node))  # type: ignore[union-attr]  # a key waits only inside a map
                 key = None
@@ -66,7 +73,12 @@ def build_tree(get_event: Callable[[], Any], source: str, problems: list[Problem
                 return None
             mark = event.start_mark
             opened: list[Any] = []
-            node = YNode(MAP if cls is map_start else LIST, opened, mark.line + 1, mark.column + 1)
+            node = new(YNode)
+            node.kind = MAP if cls is map_start else LIST
+            node.value = opened
+            node.line = mark.line + 1
+            node.column = mark.column + 1
+            node.plain = False
             if key is not None:
                 items.append((key, node))  # type: ignore[union-attr]  # a key waits only inside a map
                 key = None

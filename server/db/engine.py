@@ -10,6 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from server.db import sqlite_driver
+
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
@@ -23,6 +25,11 @@ def normalise_url(url: str) -> str:
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     url = normalise_url(url)
+    if url.startswith("sqlite+aiosqlite:"):
+        kwargs.setdefault("module", sqlite_driver.dbapi())
+        # Statements of a write transaction run on the event loop, BEGIN and COMMIT in aiosqlite's thread:
+        # one connection used from both, never at once (see server.db.sqlite_driver).
+        kwargs.setdefault("connect_args", {"check_same_thread": False})
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
@@ -107,4 +114,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         # and then writes can fail with SQLITE_BUSY on the upgrade, which busy_timeout cannot wait out. The
         # others (those ``connect()`` begins by itself) only read: deferred, they take no lock in WAL mode,
         # so no reader waits behind writers nor makes them wait.
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get(_WRITES) else "BEGIN")
+        writes = bool(conn.info.get(_WRITES))
+        dbapi_connection = conn.connection.dbapi_connection
+        sqlite_driver.hold_write_lock(dbapi_connection, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+        sqlite_driver.hold_write_lock(dbapi_connection, writes)

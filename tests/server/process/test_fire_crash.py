@@ -43,7 +43,7 @@ from server.contacts_import import import_contacts, parse_mappings
 from server.db.engine import create_engine
 from server.programmes import store_programme
 from server.runner import Runner
-from tests.processes import RECADO, free_port, recado_env
+from tests.processes import RECADO, free_port, recado_env, wait_for_health
 
 pytestmark = pytest.mark.slow
 
@@ -178,9 +178,11 @@ class ServerProcess:
         self.data_dir = data_dir
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
+        self.port = 0
 
     def start(self) -> None:
-        command = [*RECADO, "server", "--data-dir", str(self.data_dir), "--port", str(free_port())]
+        self.port = free_port()
+        command = [*RECADO, "server", "--data-dir", str(self.data_dir), "--port", str(self.port)]
         env = recado_env(RECADO_RUNNER_TICK_SECONDS="1")
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=log, env=env)
@@ -192,6 +194,8 @@ class ServerProcess:
 
     def stop(self) -> int:
         assert self.process is not None
+        # A server still starting (its work may all be done already) has no handler for the signal yet.
+        wait_for_health(f"http://127.0.0.1:{self.port}/healthz", self.process)
         self.process.send_signal(signal.SIGINT)
         return self.process.wait(timeout=30)
 
