@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from flows.events import RunResultChanged
 from server import ratings, webhooks_out
 from server.db.schema import contacts, programme_flows, results
+from server.db.statements import insert_on_conflict, per_dialect
 
 RESULT_COLUMNS = ("flow_uuid", "name", "value", "category", "input", "node_uuid", "at")
 EXPORT_BATCH = 1000
@@ -72,13 +73,15 @@ def result_event(contact_uuid: uuid.UUID, event: RunResultChanged, now: dt.datet
 
 async def store_results(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     """Insert rows made by :func:`result_row`; a run's later value for a key replaces the earlier one."""
-    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(results)
-    await conn.execute(
-        insert.on_conflict_do_update(
-            index_elements=[results.c.run_uuid, results.c.key],
-            set_={name: insert.excluded[name] for name in RESULT_COLUMNS},
-        ),
-        rows,
+    await conn.execute(_result_upsert(conn), rows)
+
+
+@per_dialect
+def _result_upsert(dialect: str) -> sqlite.Insert | postgresql.Insert:
+    insert = insert_on_conflict(dialect, results)
+    return insert.on_conflict_do_update(
+        index_elements=[results.c.run_uuid, results.c.key],
+        set_={name: insert.excluded[name] for name in RESULT_COLUMNS},
     )
 
 

@@ -7,9 +7,11 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.db.schema import contact_routes, gateway_channels, gateways
+from server.db.statements import insert_on_conflict, per_dialect
 from server.link.protocol import ChannelReport
 from server.link.sql import insert_for
 
@@ -79,16 +81,18 @@ async def remember_routes(
         {"contact_id": contact_id, "gateway": gateway, "channel": channel, "at": now}
         for contact_id, (gateway, channel) in sorted(routes.items())  # one lock order, as above
     ]
-    insert = insert_for(conn, contact_routes)
-    await conn.execute(
-        insert.on_conflict_do_update(
-            index_elements=["contact_id"],
-            set_={
-                "gateway": insert.excluded.gateway,
-                "channel": insert.excluded.channel,
-                "at": insert.excluded.at,
-            },
-            where=contact_routes.c.at <= insert.excluded.at,
-        ),
-        rows,
+    await conn.execute(_route_upsert(conn), rows)
+
+
+@per_dialect
+def _route_upsert(dialect: str) -> sqlite.Insert | postgresql.Insert:
+    insert = insert_on_conflict(dialect, contact_routes)
+    return insert.on_conflict_do_update(
+        index_elements=["contact_id"],
+        set_={
+            "gateway": insert.excluded.gateway,
+            "channel": insert.excluded.channel,
+            "at": insert.excluded.at,
+        },
+        where=contact_routes.c.at <= insert.excluded.at,
     )

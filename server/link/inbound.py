@@ -20,6 +20,7 @@ from flows.phones import InvalidPhoneNumber, normalise_phone
 from server import audit
 from server.contacts import new_contact_uuid
 from server.db.schema import contacts, message_events, messages
+from server.db.statements import insert_on_conflict, per_dialect
 from server.link.health import remember_routes
 from server.link.protocol import Inbound
 from server.link.sql import insert_for
@@ -113,6 +114,21 @@ async def _contacts_for(
     return {**found, **created}, len(created)
 
 
+@per_dialect
+def _message_insert(dialect: str) -> sa.Insert:
+    insert = insert_on_conflict(dialect, messages).on_conflict_do_nothing(
+        index_elements=["gateway", "external_id"]
+    )
+    return insert.returning(messages.c.id, messages.c.external_id)
+
+
+_LAST_SEEN = (
+    contacts.update()
+    .where(contacts.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .values(last_seen_at=sa.bindparam("now"))
+)
+
+
 async def _store(
     conn: AsyncConnection,
     gateway: str,
@@ -141,8 +157,7 @@ async def _store(
                 "updated_at": now,
             }
         )
-    insert = insert_for(conn, messages).on_conflict_do_nothing(index_elements=["gateway", "external_id"])
-    result = await conn.execute(insert.returning(messages.c.id, messages.c.external_id), rows)
+    result = await conn.execute(_message_insert(conn), rows)
     stored = {row.external_id: row.id for row in result}
     if not stored:
         return []
@@ -160,6 +175,6 @@ async def _store(
         ],
     )
     senders = {contact_ids[by_id[ext].phone]: (gateway, by_id[ext].item.channel) for ext in stored}
-    await conn.execute(contacts.update().where(contacts.c.id.in_(sorted(senders))).values(last_seen_at=now))
+    await conn.execute(_LAST_SEEN, {"ids": sorted(senders), "now": now})
     await remember_routes(conn, senders, now)
     return sorted(stored.values())

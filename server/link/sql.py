@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from server.db.statements import insert_on_conflict
+
 T = TypeVar("T")
 
 # PostgreSQL gives up one of two transactions that wait on each other (deadlock, serialisation failure).
@@ -19,9 +21,7 @@ ATTEMPTS = 3
 
 def insert_for(conn: AsyncConnection, table: sa.Table) -> sqlite.Insert | postgresql.Insert:
     """INSERT with ON CONFLICT, which both backends spell the same way."""
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
+    return insert_on_conflict(conn.dialect.name, table)
 
 
 def is_postgres(conn: AsyncConnection) -> bool:

@@ -28,6 +28,16 @@ from server.db.schema import messages as messages_table
 from server.results import result_event, result_row, store_results
 from server.runner.sessions import StoredSession, fire_rows, session_row, upsert_sessions
 
+_MARK_HANDLED = (
+    messages_table.update()
+    .where(
+        messages_table.c.id == sa.bindparam("message_id"),
+        # not handled yet, or by the turn itself when it had to write at once (Turn.writer)
+        sa.or_(messages_table.c.handled_at.is_(None), messages_table.c.handled_at == sa.bindparam("at")),
+    )
+    .values(handled_at=sa.bindparam("at"), handled_as=sa.bindparam("outcome"))
+)
+
 
 @dataclass
 class Prefetch:
@@ -117,19 +127,7 @@ class Writes:
             await conn.execute(webhook_events.insert(), self.result_events)
         await self._flush_sessions(conn, now)
         if self.handled:
-            updated = await conn.execute(
-                messages_table.update()
-                .where(
-                    messages_table.c.id == sa.bindparam("message_id"),
-                    # not handled yet, or by the turn itself when it had to write at once (Turn.writer)
-                    sa.or_(
-                        messages_table.c.handled_at.is_(None),
-                        messages_table.c.handled_at == sa.bindparam("at"),
-                    ),
-                )
-                .values(handled_at=sa.bindparam("at"), handled_as=sa.bindparam("outcome")),
-                [{**row, "at": now} for row in self.handled],
-            )
+            updated = await conn.execute(_MARK_HANDLED, [{**row, "at": now} for row in self.handled])
             sane = conn.dialect.supports_sane_multi_rowcount  # asyncpg does not count an executemany's rows
             if sane and updated.rowcount != len(self.handled):
                 # Every handler takes the contacts' locks before reading what is unhandled, so this is a bug.

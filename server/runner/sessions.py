@@ -24,6 +24,7 @@ from flows.model import CallWebhook, Programme
 from flows.session import Session, SessionError
 from server import audit
 from server.db.schema import contacts, fires, sessions
+from server.db.statements import insert_on_conflict, per_dialect
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,13 @@ async def read_session(conn: AsyncConnection, contact_id: int) -> StoredSession 
 _SESSION_COLUMNS = tuple(c.name for c in sessions.columns if c.name != "contact_id")
 
 
-def _upsert(conn: AsyncConnection) -> sqlite.Insert | postgresql.Insert:
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(sessions)
+@per_dialect
+def _session_upsert(dialect: str) -> sqlite.Insert | postgresql.Insert:
+    insert = insert_on_conflict(dialect, sessions)
+    return insert.on_conflict_do_update(
+        index_elements=[sessions.c.contact_id],
+        set_={name: insert.excluded[name] for name in _SESSION_COLUMNS},
+    )
 
 
 async def save_session(
@@ -94,14 +100,7 @@ def fire_rows(contact_id: int, data: Mapping[str, Any], waiting: SessionWaiting)
 
 async def upsert_sessions(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert or replace each contact's session row (one per contact in ``rows``)."""
-    insert = _upsert(conn)
-    await conn.execute(
-        insert.on_conflict_do_update(
-            index_elements=[sessions.c.contact_id],
-            set_={name: insert.excluded[name] for name in _SESSION_COLUMNS},
-        ),
-        list(rows),
-    )
+    await conn.execute(_session_upsert(conn), list(rows))
 
 
 async def drop_session(conn: AsyncConnection, contact_id: int) -> None:
