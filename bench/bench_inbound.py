@@ -51,7 +51,7 @@ from flows.env import Environment
 from flows.events import SessionWaiting
 from flows.model import FieldDef, Programme
 from flows.native import load_flow_text
-from server.app import create_app
+from server.app import create_app, settle_heap
 from server.appkeys import DB, OUTBOX_WAKE
 from server.auth.keys import ensure_keyring
 from server.config import Config
@@ -259,6 +259,7 @@ async def run(count: int, rate: int) -> dict[str, object]:
         ensure_keyring(data / "keys")
         config = Config(data_dir=data).validate()  # the server as shipped: its runner, its tick
         app = create_app(config)
+        settle_heap()  # as `recado server` does before serving
         commits = Commits(app)
         web_runner = web.AppRunner(app, access_log=None)
         await web_runner.setup()

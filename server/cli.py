@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server.app import create_app
+from server.app import create_app, settle_heap
 from server.auth.keys import ensure_keyring
 from server.auth.passwords import generate_password, hash_password
 from server.config import Config, ConfigError, load_config
@@ -112,6 +112,7 @@ def serve(config: Config) -> None:
             f"{config.data_dir} is not initialised: run `recado init --data-dir {config.data_dir}`"
         )
     app = create_app(config)
+    settle_heap()
     click.echo(f"recado server on http://{config.host}:{config.port} (data: {config.data_dir})")
     web.run_app(app, host=config.host, port=config.port, print=None, access_log=None)
 
