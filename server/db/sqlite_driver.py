@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import collections
 import sqlite3
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.dialects.sqlite.aiosqlite import (
@@ -35,24 +34,15 @@ from sqlalchemy.util.concurrency import await_
 _Outcome = tuple[Any, int, int | None, list[Any] | None]
 
 
-def _execute(conn: sqlite3.Connection, operation: str, parameters: Any) -> _Outcome:
+def _execute(conn: sqlite3.Connection, operation: str, parameters: Any, many: bool) -> _Outcome:
     cursor = conn.cursor()
     try:
-        if parameters is None:
+        if many:
+            cursor.executemany(operation, parameters)
+        elif parameters is None:
             cursor.execute(operation)
         else:
             cursor.execute(operation, parameters)
-        description = cursor.description
-        rows = cursor.fetchall() if description else None
-        return description, cursor.rowcount, cursor.lastrowid, rows
-    finally:
-        cursor.close()
-
-
-def _executemany(conn: sqlite3.Connection, operation: str, parameters: Sequence[Any]) -> _Outcome:
-    cursor = conn.cursor()
-    try:
-        cursor.executemany(operation, parameters)
         description = cursor.description
         rows = cursor.fetchall() if description else None
         return description, cursor.rowcount, cursor.lastrowid, rows
@@ -108,30 +98,30 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         self._rows.clear()
 
     def execute(self, operation: Any, parameters: Any = None) -> Any:
-        self._run(_execute, operation, parameters)
+        self._run(operation, parameters, many=False)
 
     def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
-        self._run(_executemany, operation, seq_of_parameters)
+        self._run(operation, seq_of_parameters, many=True)
 
-    def _run(self, function: Any, operation: Any, parameters: Any) -> None:
+    def _run(self, operation: Any, parameters: Any, *, many: bool) -> None:
         adapted = self._adapt_connection
         try:
             if getattr(adapted, "write_lock_held", False):
                 aio: Any = self._connection
                 # Awaited all the same: SQLAlchemy checks that an async driver's statement awaited something.
-                outcome: _Outcome = await_(_ready(function(aio._conn, operation, parameters)))
+                outcome: _Outcome = await_(_ready(_execute(aio._conn, operation, parameters, many)))
             else:
-                outcome = await_(self._in_thread(function, operation, parameters))
+                outcome = await_(self._in_thread(operation, parameters, many))
         except Exception as error:
             self._adapt_connection._handle_exception(error)
         self._description, self._rowcount, self._lastrowid, rows = outcome
         self._rows = collections.deque(rows) if rows else collections.deque()
 
-    async def _in_thread(self, function: Any, operation: Any, parameters: Any) -> _Outcome:
+    async def _in_thread(self, operation: Any, parameters: Any, many: bool) -> _Outcome:
         async with self._adapt_connection._execute_mutex:
             # aiosqlite's own way to run a function in its thread (SQLAlchemy's adaptation uses it too).
             aio: Any = self._connection
-            result: _Outcome = await aio._execute(function, aio._conn, operation, parameters)
+            result: _Outcome = await aio._execute(_execute, aio._conn, operation, parameters, many)
             return result
 
 
