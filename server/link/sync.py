@@ -2,7 +2,9 @@
 none yet.
 
 Everything a request carries commits in one transaction with the first lease, so an acknowledgement is never
-sent for something not stored; a lost response is harmless because every part is idempotent (a replayed
+sent for something not stored. The replies it brings are answered in that transaction too (the runner's
+turns, each in a savepoint: a turn that fails leaves its reply to the runner's loop, never the batch
+unacknowledged), so their answers can leave in the same response. A lost response is harmless because every part is idempotent (a replayed
 batch is acknowledged again and changes nothing, and unclaimed leases run out). The long poll holds no
 transaction while it waits: it sleeps on the outbox wake-up, and looks again every few seconds anyway,
 because some work appears without one (a lease running out, a zone's delivery window opening, a message
@@ -14,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,10 +29,11 @@ from server.link.sql import in_transaction
 from server.link.window import DeliveryWindow, open_zones
 from server.wakeup import Wakeup
 
-log = logging.getLogger(__name__)
-
 LEASE = dt.timedelta(seconds=300)
 RECHECK_S = 5.0
+
+
+Answer = Callable[[AsyncConnection, Sequence[int], contextlib.AsyncExitStack], Awaitable[Callable[[], None]]]
 
 
 @dataclass(frozen=True)
@@ -47,9 +49,10 @@ class LinkContext:
     programme_tz: str
     lease: dt.timedelta = LEASE
     recheck_s: float = RECHECK_S
-    # Handles received messages at once (the runner's turns); how many it handled. Without it, or for those it
-    # leaves, the inbox wake-up hands them to the runner's own loop.
-    answer: Callable[[Sequence[int]], Awaitable[int]] | None = None
+    # Answers received messages in the transaction that stores them (the runner's turns), holding this
+    # process's locks in the stack it is given; returns what to do after the commit. Without it, the inbox
+    # wake-up hands them to the runner's own loop.
+    answer: Answer | None = None
 
 
 @dataclass
@@ -101,14 +104,23 @@ async def _lease_unless_gone(
 
 async def _first_round(
     ctx: LinkContext, gateway: str, request: SyncRequest, result: SyncResult, gone: Callable[[], bool]
-) -> tuple[list[int], list[leasing.Leased]]:
-    async def work(conn: AsyncConnection) -> tuple[list[int], list[leasing.Leased]]:
+) -> list[leasing.Leased]:
+    """Store what the request brought, answer the replies, apply the statuses and lease: one transaction, so
+    the answers to this request's replies can leave in its own response."""
+    after_commit: list[Callable[[], None]] = []
+
+    async def work(conn: AsyncConnection) -> list[leasing.Leased]:
+        after_commit.clear()  # a transaction tried again starts over
         now = ctx.clock.now()
         await health.record_gateway(conn, gateway, now)
         await health.record_channels(conn, gateway, request.channels, now)
         stored = await inbound.ingest(
             conn, gateway, request.inbound, now=now, region=ctx.region, actor=f"token:{gateway}"
         )
+        if stored.stored:
+            after_commit.append(
+                await ctx.answer(conn, stored.stored, held) if ctx.answer is not None else ctx.inbox.notify
+            )
         reports = await statuses.apply(conn, gateway, request.statuses, now=now, lease_until=now + ctx.lease)
         outbound = await _lease_round(conn, ctx, gateway, request, now)
         if outbound and gone():
@@ -118,23 +130,14 @@ async def _first_round(
         # Written only once the transaction is sure to be the one that commits (a retried one starts over).
         result.acked_inbound, result.rejected_inbound = stored.acked, stored.rejected
         result.acked_statuses, result.rejected_statuses = reports.acked, reports.rejected
-        return stored.stored, outbound
+        return outbound
 
-    return await in_transaction(ctx.engine, work)
-
-
-async def _answer(ctx: LinkContext, stored: Sequence[int]) -> None:
-    """Answer what was just stored before the sync returns: the reply's turn runs now, not after a hop through
-    the runner's loop, and a long poll wakes with her answer to lease. What this leaves (a contact in another
-    turn, a failure) goes to the runner's loop."""
-    handled = 0
-    if ctx.answer is not None:
-        try:
-            handled = await ctx.answer(stored)
-        except Exception:
-            log.exception("answering %d received messages failed; the runner will", len(stored))
-    if handled < len(stored):
-        ctx.inbox.notify()
+    # The contacts' locks the answers took are held until the transaction has ended, whichever way.
+    async with contextlib.AsyncExitStack() as held:
+        outbound = await in_transaction(ctx.engine, work)
+    for done in after_commit:
+        done()
+    return outbound
 
 
 async def _stop(task: asyncio.Task[bool]) -> None:
@@ -154,11 +157,9 @@ async def sync(
     await asyncio.sleep(0)
     try:
         try:
-            stored, outbound = await _first_round(ctx, gateway, request, result, gone)
+            outbound = await _first_round(ctx, gateway, request, result, gone)
         except _Gone:
             return result
-        if stored:
-            await _answer(ctx, stored)
         while not outbound and request.want > 0:
             remaining = deadline - time.monotonic()
             if remaining <= 0:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +30,7 @@ from server.runner.batch import Prefetch, Writes
 from server.runner.contact_state import load_contacts
 from server.runner.effects import ACTOR, Turn
 from server.runner.inbound import Inbound, route_inbound
-from server.runner.locks import lock_contacts_in_transaction
+from server.runner.locks import lock_contacts_in_transaction, try_lock_contacts_in_transaction
 
 if TYPE_CHECKING:
     from server.runner.runner import Runner
@@ -52,11 +52,32 @@ async def handle_messages(runner: Runner, message_ids: Sequence[int]) -> BatchOu
     return await _handle(runner, messages.c.id.in_(list(message_ids)))
 
 
-async def handle_senders(runner: Runner, message_ids: Sequence[int]) -> BatchOutcome:
-    """Handle these received messages together with every earlier unhandled one of their senders, so that
-    each woman's messages are still handled in the order they came."""
+async def answer_in_transaction(
+    runner: Runner, conn: AsyncConnection, held: contextlib.AsyncExitStack, message_ids: Sequence[int]
+) -> Callable[[], None]:
+    """Handle, inside the caller's transaction (the sync that just stored them), these received messages
+    together with every earlier unhandled one of their senders, so that each woman's messages are still
+    handled in the order they came. Locks are only taken when free, here and on PostgreSQL: the caller's
+    transaction has written already and must never wait for a turn elsewhere. ``held`` keeps this process's
+    locks until the caller's transaction has ended. A failure rolls the batch back to its savepoint and leaves
+    its messages to the runner's loop. Returns what to do once the caller has committed."""
     senders = sa.select(messages.c.contact_id).where(messages.c.id.in_(list(message_ids))).scalar_subquery()
-    return await _handle(runner, messages.c.contact_id.in_(senders))
+    outcome, busy = BatchOutcome(), set[int]()
+    try:
+        async with conn.begin_nested():
+            outcome, busy = await _take_batch(
+                runner, conn, held, messages.c.contact_id.in_(senders), wait=False
+            )
+    except Exception:
+        log.exception("answering %d received messages failed; the runner's loop will", len(message_ids))
+
+    def committed() -> None:
+        runner.after_commit(outcome.queued, outcome.webhooks)
+        runner.look_again_when_free(busy)
+        if any(message_id not in outcome.handled for message_id in message_ids):
+            runner.wake_inbox()
+
+    return committed
 
 
 async def handle_pending(runner: Runner, limit: int) -> BatchOutcome:
@@ -67,33 +88,49 @@ async def handle_pending(runner: Runner, limit: int) -> BatchOutcome:
 async def _handle(runner: Runner, *where: sa.ColumnElement[bool], limit: int | None = None) -> BatchOutcome:
     """One transaction for the batch; a batch that cannot commit is retried message by message, and a single
     message's failure is raised."""
-    pending: Sequence[Any] = ()
+    taken: list[int] = []
     try:
         async with contextlib.AsyncExitStack() as held, runner.db.begin() as conn:
-            pending = await _unhandled(conn, *where, limit=limit)
-            # This process's locks are only taken if free, never waited for while holding the transaction: a
-            # contact in another turn here (a campaign's) has her messages left, and looked at again as soon as
-            # that turn ends.
-            mine = await held.enter_async_context(
-                runner.locks.hold_free(sorted({m.contact_id for m in pending}))
-            )
-            busy = {m.contact_id for m in pending} - mine
-            await lock_contacts_in_transaction(conn, mine)
-            if conn.dialect.name == "postgresql":
-                # Another process may have handled some before its locks were released to us. (SQLite's
-                # transaction has kept every other writer out since it began.)
-                pending = await _unhandled(
-                    conn, messages.c.id.in_([m.id for m in pending if m.contact_id in mine])
-                )
-            outcome = await _handle_locked(runner, conn, [m for m in pending if m.contact_id in mine])
+            outcome, busy = await _take_batch(runner, conn, held, *where, limit=limit, taken=taken)
     except Exception:
-        if len(pending) <= 1:
+        if len(taken) <= 1:
             raise
-        log.exception("a batch of %d inbound messages failed; each is tried on its own", len(pending))
-        return await _one_by_one(runner, [m.id for m in pending])
+        log.exception("a batch of %d inbound messages failed; each is tried on its own", len(taken))
+        return await _one_by_one(runner, taken)
     runner.after_commit(outcome.queued, outcome.webhooks)
     runner.look_again_when_free(busy)
     return outcome
+
+
+async def _take_batch(
+    runner: Runner,
+    conn: AsyncConnection,
+    held: contextlib.AsyncExitStack,
+    *where: sa.ColumnElement[bool],
+    limit: int | None = None,
+    wait: bool = True,
+    taken: list[int] | None = None,
+) -> tuple[BatchOutcome, set[int]]:
+    """Handle the unhandled messages ``where`` says, in ``conn``'s transaction; its outcome, and the contacts
+    left because their locks were taken (``wait``: on PostgreSQL, wait for the database's locks of the others;
+    otherwise take only those free). ``taken`` gets the ids of the messages looked at."""
+    pending = await _unhandled(conn, *where, limit=limit)
+    if taken is not None:
+        taken.extend(m.id for m in pending)
+    # This process's locks are only taken if free, never waited for while holding the transaction: a contact in
+    # another turn here (a campaign's) has her messages left, and looked at again as soon as that turn ends.
+    mine = await held.enter_async_context(runner.locks.hold_free(sorted({m.contact_id for m in pending})))
+    if wait:
+        await lock_contacts_in_transaction(conn, mine)
+    else:
+        mine = await try_lock_contacts_in_transaction(conn, mine)
+    busy = {m.contact_id for m in pending} - mine
+    if conn.dialect.name == "postgresql":
+        # Another process may have handled some before its locks were released to us. (SQLite's transaction has
+        # kept every other writer out since it began.)
+        pending = await _unhandled(conn, messages.c.id.in_([m.id for m in pending if m.contact_id in mine]))
+    outcome = await _handle_locked(runner, conn, [m for m in pending if m.contact_id in mine])
+    return outcome, busy
 
 
 async def _unhandled(

@@ -63,6 +63,20 @@ _LOCK_IN_ORDER = sa.text(
 )
 
 
+_TRY_LOCKS = sa.text(
+    "SELECT id FROM unnest(CAST(:ids AS bigint[])) AS t(id) WHERE pg_try_advisory_xact_lock(id) ORDER BY id"
+)
+
+
+async def try_lock_contacts_in_transaction(conn: AsyncConnection, contact_ids: Collection[int]) -> set[int]:
+    """Take, without waiting, the locks of :func:`lock_contact_in_transaction` that no other process holds;
+    the ids of the contacts now locked (on SQLite, all of them). For a transaction that has written already."""
+    if conn.dialect.name != "postgresql" or not contact_ids:
+        return set(contact_ids)
+    rows = await conn.execute(_TRY_LOCKS, {"ids": sorted(contact_ids)})
+    return {contact_id for (contact_id,) in rows}
+
+
 async def lock_contacts_in_transaction(conn: AsyncConnection, contact_ids: Collection[int]) -> None:
     """:func:`lock_contact_in_transaction` for many contacts, in id order (so that two holders of several
     never wait for each other), in one statement."""

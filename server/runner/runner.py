@@ -10,6 +10,7 @@ Received messages are handled the same way in batches of many contacts' turns (`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import secrets
@@ -28,7 +29,7 @@ from server.db.schema import fires, webhook_requests
 from server.runner.contact_state import load_contact
 from server.runner.effects import Turn, apply_step
 from server.runner.inbound import new_id
-from server.runner.inbound_batch import handle_messages, handle_pending, handle_senders
+from server.runner.inbound_batch import answer_in_transaction, handle_messages, handle_pending
 from server.runner.locks import ContactLocks, lock_contact_in_transaction
 from server.runner.sessions import consume_fire, read_session
 from server.runner.snapshot import Snapshot, SnapshotCache
@@ -134,8 +135,7 @@ class Runner:
         for contact_id in busy:
             async with self.locks.hold(contact_id):
                 pass
-        if self.inbox_wake is not None:
-            self.inbox_wake.notify()
+        self.wake_inbox()
 
     def spawn(self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         task = asyncio.create_task(work)
@@ -150,12 +150,16 @@ class Runner:
         (already handled, not inbound, gone)."""
         return (await handle_messages(self, [message_id])).handled.get(message_id)
 
-    async def answer_inbound(self, message_ids: Sequence[int]) -> int:
-        """Handle these just-received messages, and any earlier unhandled ones of their senders, as one batch;
-        how many of ``message_ids`` this call handled (a contact busy in another turn here has hers left for
-        the inbox loop)."""
-        handled = (await handle_senders(self, message_ids)).handled
-        return sum(1 for message_id in message_ids if message_id in handled)
+    async def answer_inbound(
+        self, conn: AsyncConnection, message_ids: Sequence[int], held: contextlib.AsyncExitStack
+    ) -> Callable[[], None]:
+        """Handle just-received messages in the transaction that stored them (see ``answer_in_transaction``);
+        returns what to do once it has committed."""
+        return await answer_in_transaction(self, conn, held, message_ids)
+
+    def wake_inbox(self) -> None:
+        if self.inbox_wake is not None:
+            self.inbox_wake.notify()
 
     async def handle_pending_inbound(self, limit: int = BATCH) -> int:
         """Handle received messages nobody has handled yet, oldest first, as one batch (what the inbox wake-up

@@ -27,6 +27,7 @@ from server.config import Config
 from server.db.schema import alerts, contacts
 from server.db.schema import messages as messages_table
 from server.programmes import store_programme
+from server.runner import inbound_batch
 from server.runner.service import RUNNER
 from tests.conftest import TokenFactory, auth
 from tests.server.runner import kit
@@ -186,10 +187,10 @@ async def test_baja_stops_every_bulk_message(phone: Phone) -> None:
 
 
 async def test_a_reply_is_answered_in_the_response_of_the_sync_that_brought_it(phone: Phone) -> None:
-    """The turn runs before the sync returns, and a long poll takes the answer with it: one round trip."""
+    """The turn runs in the sync's own transaction, before its lease: one round trip, no waiting."""
     received = {"id": "in-alta", "channel": "modem-1", "from": ANA, "text": "ALTA"}
     received["received_at"] = phone.clock.now().isoformat()
-    answer = await phone.sync(inbound=[received], want=10, wait_s=5)
+    answer = await phone.sync(inbound=[received], want=10)
     assert answer["acked_inbound"] == ["in-alta"]
     assert any("nombre" in m["text"] for m in answer["outbound"] if m["to"] == ANA)
 
@@ -243,3 +244,38 @@ async def test_a_sender_in_another_turn_is_left_to_the_runner(phone: Phone) -> N
             break
         await asyncio.sleep(0.02)
     assert handled_as == "catch_all"  # registration is over: the catch-all answers her
+
+
+async def test_a_failed_answer_keeps_the_reply_for_the_runner(
+    phone: Phone, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A turn that fails in the sync is rolled back alone: the reply is still acknowledged and stored, and the
+    runner's loop (woken by the sync) answers it."""
+    handle_locked = inbound_batch._handle_locked
+    failures: list[bool] = []
+
+    async def fails_once(*args: Any) -> Any:
+        if not failures:
+            failures.append(True)
+            raise RuntimeError("a turn that fails")
+        return await handle_locked(*args)
+
+    monkeypatch.setattr(inbound_batch, "_handle_locked", fails_once)
+    received = {"id": "in-fails", "channel": "modem-1", "from": ANA, "text": "ALTA"}
+    received["received_at"] = phone.clock.now().isoformat()
+    answer = await phone.sync(inbound=[received], want=10)
+    assert answer["acked_inbound"] == ["in-fails"]
+    assert answer["outbound"] == []
+    assert failures
+    for _ in range(250):
+        async with phone.client.app[DB].connect() as conn:
+            handled_as = (
+                await conn.execute(
+                    sa.select(messages_table.c.handled_as).where(messages_table.c.external_id == "in-fails")
+                )
+            ).scalar_one()
+        if handled_as is not None:
+            break
+        await asyncio.sleep(0.02)
+    assert handled_as == "trigger"
+    assert any("nombre" in text for text in await phone.deliver())
