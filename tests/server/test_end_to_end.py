@@ -226,24 +226,24 @@ async def test_a_sender_in_another_turn_is_left_to_the_runner(phone: Phone) -> N
     received["received_at"] = phone.clock.now().isoformat()
     async with runner.locks.hold(ana):
         assert (await phone.sync(inbound=[received]))["acked_inbound"] == ["in-busy"]
+        assert await handled_as(phone, "in-busy") is None
+    # The runner's loop, woken by the sync: nobody else handles it here.
+    assert await handled_as(phone, "in-busy", wait=True) == "catch_all"  # registration is over
+
+
+async def handled_as(phone: Phone, external_id: str, *, wait: bool = False) -> str | None:
+    """What the server handled that received SMS as; with ``wait``, once it has been (up to 5 s)."""
+    for _ in range(250):
         async with phone.client.app[DB].connect() as conn:
-            waiting = (
+            outcome: str | None = (
                 await conn.execute(
-                    sa.select(messages_table.c.handled_at).where(messages_table.c.external_id == "in-busy")
+                    sa.select(messages_table.c.handled_as).where(messages_table.c.external_id == external_id)
                 )
             ).scalar_one()
-        assert waiting is None
-    for _ in range(250):  # the runner's loop, woken by the sync: nobody else handles it here
-        async with phone.client.app[DB].connect() as conn:
-            handled_as = (
-                await conn.execute(
-                    sa.select(messages_table.c.handled_as).where(messages_table.c.external_id == "in-busy")
-                )
-            ).scalar_one()
-        if handled_as is not None:
-            break
+        if outcome is not None or not wait:
+            return outcome
         await asyncio.sleep(0.02)
-    assert handled_as == "catch_all"  # registration is over: the catch-all answers her
+    return None
 
 
 async def test_a_failed_answer_keeps_the_reply_for_the_runner(
@@ -267,15 +267,5 @@ async def test_a_failed_answer_keeps_the_reply_for_the_runner(
     assert answer["acked_inbound"] == ["in-fails"]
     assert answer["outbound"] == []
     assert failures
-    for _ in range(250):
-        async with phone.client.app[DB].connect() as conn:
-            handled_as = (
-                await conn.execute(
-                    sa.select(messages_table.c.handled_as).where(messages_table.c.external_id == "in-fails")
-                )
-            ).scalar_one()
-        if handled_as is not None:
-            break
-        await asyncio.sleep(0.02)
-    assert handled_as == "trigger"
+    assert await handled_as(phone, "in-fails", wait=True) == "trigger"
     assert any("nombre" in text for text in await phone.deliver())
