@@ -35,6 +35,7 @@ from server.contact_values import (
     parse_value,
 )
 from server.db.schema import contact_fields, contacts, fields, group_members, groups
+from server.db.statements import insert_for
 
 CONTACT_ATTRIBUTES = ("phone", "name", "language", "timezone", "status")
 
@@ -175,13 +176,6 @@ def check_attribute(name: str, raw: str, *, region: str) -> str | None:
 # --- contacts -----------------------------------------------------------------------------------------------
 
 
-def _insert(conn: AsyncConnection, table: sa.Table) -> sqlite.Insert | postgresql.Insert:
-    """INSERT with ON CONFLICT, which both backends have under the same name."""
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
-
-
 async def create_contact(conn: AsyncConnection, changes: ContactChanges, *, now: dt.datetime) -> Contact:
     phone = changes.attributes.get("phone")
     if phone is None:
@@ -284,7 +278,7 @@ async def _write_values(
 
 def _upsert_values_statement(conn: AsyncConnection) -> sqlite.Insert | postgresql.Insert:
     """Set field values, replacing every typed column of a value the contact had for that field."""
-    stmt = _insert(conn, contact_fields)
+    stmt = insert_for(conn, contact_fields)
     return stmt.on_conflict_do_update(
         index_elements=[contact_fields.c.contact_id, contact_fields.c.field_id],
         set_={
@@ -685,7 +679,7 @@ async def _write_executemany(
     existing = set(
         (await conn.execute(sa.select(contacts.c.phone).where(contacts.c.phone.in_(phones)))).scalars()
     )
-    upsert = _insert(conn, contacts)
+    upsert = insert_for(conn, contacts)
     upsert = upsert.on_conflict_do_update(
         index_elements=[contacts.c.phone],
         set_={
@@ -717,7 +711,7 @@ async def _write_executemany(
     )
     await _executemany(
         conn,
-        _insert(conn, group_members).on_conflict_do_nothing(),
+        insert_for(conn, group_members).on_conflict_do_nothing(),
         _MEMBER_KEYS,
         ((group_ids[name], ids[phone], now) for phone, contact in batch.items() for name in contact[4]),
     )
@@ -727,7 +721,7 @@ async def _write_executemany(
 def _import_values_statement(conn: AsyncConnection) -> sqlite.Insert | postgresql.Insert:
     """Like ``_upsert_values_statement``, but a value that is already stored is not written again: importing
     the same register twice then rewrites no value rows (and leaves no dead tuples on PostgreSQL)."""
-    stmt = _insert(conn, contact_fields)
+    stmt = insert_for(conn, contact_fields)
     names = ("text_value", "number_value", "date_value", "datetime_value")
     return stmt.on_conflict_do_update(
         index_elements=[contact_fields.c.contact_id, contact_fields.c.field_id],
@@ -898,7 +892,7 @@ async def ensure_groups(conn: AsyncConnection, names: Iterable[str], *, now: dt.
     missing = sorted(wanted - found.keys())
     if missing:
         await conn.execute(
-            _insert(conn, groups).on_conflict_do_nothing(index_elements=[groups.c.name]),
+            insert_for(conn, groups).on_conflict_do_nothing(index_elements=[groups.c.name]),
             [{"uuid": uuid.uuid4(), "name": name, "created_at": now} for name in missing],
         )
         found = {name: group_id for name, group_id in await conn.execute(select)}
@@ -934,7 +928,7 @@ async def add_members(
     joining = sorted(ids - already)
     if joining:
         await conn.execute(
-            _insert(conn, group_members).on_conflict_do_nothing(),
+            insert_for(conn, group_members).on_conflict_do_nothing(),
             [{"group_id": group.id, "contact_id": i, "added_at": now} for i in joining],
         )
     return len(joining)

@@ -23,12 +23,12 @@ import hashlib
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flows.events import RunResultChanged
 from server.alerts import contact_clinic
 from server.db.schema import clinic_ratings, messages, programme_flows
+from server.db.statements import insert_for
 
 REDACTED = "(respuesta anónima)"
 NOT_ANSWERS = frozenset({"Other", "No Response"})  # the router's fallback and timeout categories
@@ -70,7 +70,7 @@ async def record_answer(
     if event.category in NOT_ANSWERS:
         return
     answer = " ".join(event.value.split())[:ANSWER_MAX]
-    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(clinic_ratings)
+    insert = insert_for(conn, clinic_ratings)
     stmt = insert.values(
         week=iso_week(now),
         clinic=_clinic(await contact_clinic(conn, contact_id)),

@@ -37,3 +37,8 @@ def per_dialect(build: Callable[[str], T]) -> Callable[[AsyncConnection], T]:
 def insert_on_conflict(dialect_name: str, table: sa.Table) -> sqlite.Insert | postgresql.Insert:
     """INSERT with ON CONFLICT, which both backends spell the same way."""
     return (postgresql.insert if dialect_name == "postgresql" else sqlite.insert)(table)
+
+
+def insert_for(conn: AsyncConnection, table: sa.Table) -> sqlite.Insert | postgresql.Insert:
+    """:func:`insert_on_conflict` for the connection's database."""
+    return insert_on_conflict(conn.dialect.name, table)

@@ -11,9 +11,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.db.schema import contact_routes, gateway_channels, gateways
-from server.db.statements import insert_on_conflict, per_dialect
+from server.db.statements import insert_for, insert_on_conflict, per_dialect
 from server.link.protocol import ChannelReport
-from server.link.sql import insert_for
 
 # A gateway that has not synced for this long, or whose channels were last reported unhealthy, no longer
 # holds on to its contacts: their messages go to any gateway. A live gateway syncs at least every

@@ -20,10 +20,9 @@ from flows.phones import InvalidPhoneNumber, normalise_phone
 from server import audit
 from server.contacts import new_contact_uuid
 from server.db.schema import contacts, message_events, messages
-from server.db.statements import insert_on_conflict, per_dialect
+from server.db.statements import insert_for, insert_on_conflict, per_dialect
 from server.link.health import remember_routes
 from server.link.protocol import Inbound
-from server.link.sql import insert_for
 
 SEGMENTS_STORED_MAX = 255  # the most parts a concatenated SMS can have
 

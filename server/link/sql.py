@@ -6,10 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
-from server.db.statements import insert_on_conflict
 
 T = TypeVar("T")
 
@@ -17,11 +14,6 @@ T = TypeVar("T")
 # Two gateways syncing at once can meet that way on contact rows; a sync is idempotent, so it runs again.
 _RETRY_SQLSTATES = frozenset({"40P01", "40001"})
 ATTEMPTS = 3
-
-
-def insert_for(conn: AsyncConnection, table: sa.Table) -> sqlite.Insert | postgresql.Insert:
-    """INSERT with ON CONFLICT, which both backends spell the same way."""
-    return insert_on_conflict(conn.dialect.name, table)
 
 
 def is_postgres(conn: AsyncConnection) -> bool:

@@ -4,11 +4,11 @@ none yet.
 Everything a request carries commits in one transaction with the first lease, so an acknowledgement is never
 sent for something not stored. The replies it brings are answered in that transaction too (the runner's
 turns, each in a savepoint: a turn that fails leaves its reply to the runner's loop, never the batch
-unacknowledged), so their answers can leave in the same response. A lost response is harmless because every part is idempotent (a replayed
-batch is acknowledged again and changes nothing, and unclaimed leases run out). The long poll holds no
-transaction while it waits: it sleeps on the outbox wake-up, and looks again every few seconds anyway,
-because some work appears without one (a lease running out, a zone's delivery window opening, a message
-queued by another process).
+unacknowledged), so their answers can leave in the same response. A lost response is harmless because every
+part is idempotent (a replayed batch is acknowledged again and changes nothing, and unclaimed leases run
+out). The long poll holds no transaction while it waits: it sleeps on the outbox wake-up, and looks again
+every few seconds anyway, because some work appears without one (a lease running out, a zone's delivery
+window opening, a message queued by another process).
 """
 
 from __future__ import annotations
@@ -108,6 +108,8 @@ async def _first_round(
     """Store what the request brought, answer the replies, apply the statuses and lease: one transaction, so
     the answers to this request's replies can leave in its own response."""
     after_commit: list[Callable[[], None]] = []
+    # The contacts' locks the answers take are held until the transaction has ended, whichever way.
+    held = contextlib.AsyncExitStack()
 
     async def work(conn: AsyncConnection) -> list[leasing.Leased]:
         after_commit.clear()  # a transaction tried again starts over
@@ -132,8 +134,7 @@ async def _first_round(
         result.acked_statuses, result.rejected_statuses = reports.acked, reports.rejected
         return outbound
 
-    # The contacts' locks the answers took are held until the transaction has ended, whichever way.
-    async with contextlib.AsyncExitStack() as held:
+    async with held:
         outbound = await in_transaction(ctx.engine, work)
     for done in after_commit:
         done()

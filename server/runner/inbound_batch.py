@@ -119,12 +119,13 @@ async def _take_batch(
         taken.extend(m.id for m in pending)
     # This process's locks are only taken if free, never waited for while holding the transaction: a contact in
     # another turn here (a campaign's) has her messages left, and looked at again as soon as that turn ends.
-    mine = await held.enter_async_context(runner.locks.hold_free(sorted({m.contact_id for m in pending})))
+    senders = {m.contact_id for m in pending}
+    mine = await held.enter_async_context(runner.locks.hold_free(sorted(senders)))
     if wait:
         await lock_contacts_in_transaction(conn, mine)
     else:
         mine = await try_lock_contacts_in_transaction(conn, mine)
-    busy = {m.contact_id for m in pending} - mine
+    busy = senders - mine
     if conn.dialect.name == "postgresql":
         # Another process may have handled some before its locks were released to us. (SQLite's transaction has
         # kept every other writer out since it began.)
