@@ -9,11 +9,13 @@ session, records the result, queues the next question and stores the session wai
 After a warm-up (``WARM_UP`` replies from contacts of their own, which the server answers once in its life with
 statements and validators still to compile), two phases on separate halves of the contacts:
 
-- **paced**: replies arrive at the target rate, ``PACED_BATCH`` per sync, as a busy site's gateway would send
-  them; the latency of each reply is from the start of the sync request that delivered it to the commit that
-  queued its answer (per message, not a batch average);
-- **flood**: every reply is posted as fast as the link takes them, 500 per sync: replies queued per second
-  from the first request to the last commit (the runner's capacity).
+- **paced**: replies reach the gateway at the target rate, and it sends them as its link does: one request at a
+  time, each carrying every reply that has arrived since the last one left (at most ``LINK_BATCH``). The
+  latency of each reply is from the moment it reached the gateway to the commit that queued its answer (per
+  message, not a batch average): the wait for the request before it is included, as a woman would feel it;
+- **flood**: every reply is posted as fast as the link takes them, ``LINK_BATCH`` per sync: replies queued per
+  second from the first request to the last commit (the runner's capacity); the latency here is from the
+  start of the request that carried the reply.
 
 The gateway runs in a process of its own, as on a site, so that the server's process time is the server's
 alone. A commit's moment is when the runner wakes the gateways after it (the outbox wake-up, which it raises after
@@ -52,6 +54,7 @@ from flows.env import Environment
 from flows.events import SessionWaiting
 from flows.model import FieldDef, Programme
 from flows.native import load_flow_text
+from gateway.link import MAX_ITEMS
 from server.app import create_app, settle_heap
 from server.appkeys import DB, OUTBOX_WAKE
 from server.auth.keys import ensure_keyring
@@ -64,9 +67,9 @@ from server.runner.snapshot import build_snapshot
 CONTACTS = 10_000
 TARGET_PER_SECOND = 2_000
 TARGET_P99_MS = 50
-PACED_BATCH = 50
-FLOOD_BATCH = 500
-WARM_UP = 2 * PACED_BATCH  # replies answered before measuring, from contacts of their own
+LINK_BATCH = MAX_ITEMS  # the most replies the gateway's link puts in one request
+WARM_UP_BATCH = 50
+WARM_UP = 2 * WARM_UP_BATCH  # replies answered before measuring, from contacts of their own
 
 CONTROL = """
 flow: Control prenatal
@@ -146,12 +149,7 @@ class Commits:
         wake.notify = recorded  # type: ignore[method-assign]
 
 
-async def _post(
-    http: aiohttp.ClientSession, url: str, batch: list[dict[str, str]], sent: dict[str, float]
-) -> None:
-    at = time.time()
-    for item in batch:
-        sent[item["id"]] = at
+async def _post(http: aiohttp.ClientSession, url: str, batch: list[dict[str, str]]) -> None:
     async with http.post(url, json={"inbound": batch, "want": 0}) as resp:
         assert resp.status == 200, await resp.text()
         assert len((await resp.json())["acked_inbound"]) == len(batch)
@@ -159,31 +157,43 @@ async def _post(
 
 def gateway(
     url: str, token: str, items: list[dict[str, str]], per_sync: int, rate: int | None
-) -> dict[str, float]:
-    """The gateway, in a process of its own as on a site: posts ``items``, ``per_sync`` to a request, ``rate``
-    replies a second (one request every ``per_sync / rate`` seconds, whatever the last one took) or, without
-    a rate, each request after the last. Returns when the request that carried each reply started."""
+) -> tuple[dict[str, float], int]:
+    """The gateway, in a process of its own as on a site: posts ``items``, at most ``per_sync`` to a request.
+    With a ``rate``, reply ``n`` reaches the gateway ``n / rate`` seconds after the start and, as the gateway's
+    link does, each request carries every reply that has arrived and not yet gone, one request at a time (a
+    reply that arrives during a request waits for it to end). Without a rate, all have arrived at the start.
+    Returns when each reply reached the gateway (with a rate) or when the request that carried it started
+    (without), and how many requests there were."""
     return asyncio.run(_post_all(url, token, items, per_sync, rate))
 
 
 async def _post_all(
     url: str, token: str, items: list[dict[str, str]], per_sync: int, rate: int | None
-) -> dict[str, float]:
+) -> tuple[dict[str, float], int]:
     sent: dict[str, float] = {}
+    requests = 0
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
         if rate is None:
             for first in range(0, len(items), per_sync):
-                await _post(http, url, items[first : first + per_sync], sent)
-            return sent
-        started = time.perf_counter()
-        posts = []
-        for n, first in enumerate(range(0, len(items), per_sync)):
-            delay = started + n * per_sync / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            posts.append(asyncio.create_task(_post(http, url, items[first : first + per_sync], sent)))
-        await asyncio.gather(*posts)
-    return sent
+                at = time.time()
+                batch = items[first : first + per_sync]
+                sent.update((item["id"], at) for item in batch)
+                await _post(http, url, batch)
+                requests += 1
+            return sent, requests
+        started, started_wall = time.perf_counter(), time.time()
+        first = 0
+        while first < len(items):
+            arrived = min(len(items), int((time.perf_counter() - started) * rate) + 1)
+            if arrived <= first:
+                await asyncio.sleep(started + first / rate - time.perf_counter())
+                continue
+            batch = items[first : min(arrived, first + per_sync)]
+            sent.update((item["id"], started_wall + (first + i) / rate) for i, item in enumerate(batch))
+            await _post(http, url, batch)
+            requests += 1
+            first += len(batch)
+    return sent, requests
 
 
 async def _phase(
@@ -195,14 +205,14 @@ async def _phase(
     per_sync: int,
     rate: int | None,
     handled_before: int,
-) -> tuple[dict[str, float], float]:
-    """Run the gateway over ``items`` and wait for the runner to handle them; the gateway's send times and
-    this (the server's) process's CPU seconds meanwhile."""
+) -> tuple[dict[str, float], int, float]:
+    """Run the gateway over ``items`` and wait for the runner to handle them; the gateway's times (see
+    :func:`gateway`), its number of requests, and this (the server's) process's CPU seconds meanwhile."""
     cpu0 = time.process_time()
     loop = asyncio.get_running_loop()
-    sent = await loop.run_in_executor(pool, gateway, url, token, items, per_sync, rate)
+    sent, requests = await loop.run_in_executor(pool, gateway, url, token, items, per_sync, rate)
     await _wait_handled(app, handled_before + len(items))
-    return sent, time.process_time() - cpu0
+    return sent, requests, time.process_time() - cpu0
 
 
 def _replies(phones: list[str], tag: str) -> list[dict[str, str]]:
@@ -279,14 +289,14 @@ async def run(count: int, rate: int) -> dict[str, object]:
             with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
                 # A server that has answered a few replies has compiled its statements and validators and read
                 # its programme: once in its life, not part of any reply's cost.
-                await _phase(app, pool, url, token, _replies(warm, "warm"), PACED_BATCH, None, 0)
-                sent, paced_cpu = await _phase(
-                    app, pool, url, token, _replies(paced, "paced"), PACED_BATCH, rate, WARM_UP
+                await _phase(app, pool, url, token, _replies(warm, "warm"), WARM_UP_BATCH, None, 0)
+                sent, paced_requests, paced_cpu = await _phase(
+                    app, pool, url, token, _replies(paced, "paced"), LINK_BATCH, rate, WARM_UP
                 )
                 paced_wall = max(commits.at) - min(sent.values())
                 paced_latency = await _latencies(app, sent, commits.at)
-                flood_sent, flood_cpu = await _phase(
-                    app, pool, url, token, _replies(flood, "flood"), FLOOD_BATCH, None, WARM_UP + len(paced)
+                flood_sent, _, flood_cpu = await _phase(
+                    app, pool, url, token, _replies(flood, "flood"), LINK_BATCH, None, WARM_UP + len(paced)
                 )
                 flood_wall = max(commits.at) - min(flood_sent.values())
                 flood_latency = await _latencies(app, flood_sent, commits.at)
@@ -308,6 +318,7 @@ async def run(count: int, rate: int) -> dict[str, object]:
         "paced_wall_s": round(paced_wall, 2),
         "paced_cpu_s": round(paced_cpu, 2),
         "paced_cpu_us_per_reply": round(paced_cpu / len(paced) * 1e6),
+        "paced_replies_per_request": round(len(paced) / paced_requests, 1),
         "paced_latency_p50_ms": _ms(paced_latency, 50),
         "paced_latency_p95_ms": _ms(paced_latency, 95),
         "paced_latency_p99_ms": _ms(paced_latency, 99),

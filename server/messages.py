@@ -240,6 +240,11 @@ def outgoing_rows(
     ]
 
 
+# Built once (see server.db.statements): every batch that answers or fires writes with these.
+_INSERT_OUTGOING = messages.insert().returning(messages.c.uuid, messages.c.id)
+INSERT_EVENTS = message_events.insert()
+
+
 async def insert_outgoing(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]], *, actor: str) -> None:
     """Insert queued messages (rows of :func:`outgoing_rows`, any texts and contacts) with the ``queued`` event
     that names who queued them: two statements, however many rows."""
@@ -247,11 +252,11 @@ async def insert_outgoing(conn: AsyncConnection, rows: Sequence[Mapping[str, Any
         return
     # Matched by uuid rather than by asking for rows in parameter order, which SQLite could only give by
     # inserting them one statement at a time.
-    inserted = await conn.execute(messages.insert().returning(messages.c.uuid, messages.c.id), list(rows))
+    inserted = await conn.execute(_INSERT_OUTGOING, list(rows))
     ids: dict[uuid.UUID, int] = {row.uuid: row.id for row in inserted}
     detail = actor[:DETAIL_MAX]
     await conn.execute(
-        message_events.insert(),
+        INSERT_EVENTS,
         [
             {"message_id": ids[row["uuid"]], "status": "queued", "at": row["created_at"], "detail": detail}
             for row in rows

@@ -191,8 +191,10 @@ def digest(text: str) -> str:
 
 async def read_revision(conn: AsyncConnection) -> int:
     """The stored programme's revision (0 when none is loaded): one indexed read, made per handled message."""
-    stmt = sa.select(programme.c.revision).where(programme.c.id == PROGRAMME_ROW)
-    return int((await conn.execute(stmt)).scalar() or 0)
+    return int((await conn.execute(_REVISION)).scalar() or 0)
+
+
+_REVISION = sa.select(programme.c.revision).where(programme.c.id == PROGRAMME_ROW)  # built once: see above
 
 
 async def read_programme(conn: AsyncConnection) -> StoredProgramme:

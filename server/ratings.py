@@ -39,10 +39,11 @@ ANSWER_MAX = 640
 
 async def is_anonymous(conn: AsyncConnection, flow_uuid: str) -> bool:
     """Whether the loaded flow is anonymous: one read by its unique uuid, made for each result."""
-    found = await conn.execute(
-        sa.select(programme_flows.c.anonymous).where(programme_flows.c.uuid == flow_uuid)
-    )
+    found = await conn.execute(_ANONYMOUS, {"uuid": flow_uuid})
     return bool(found.scalar())
+
+
+_ANONYMOUS = sa.select(programme_flows.c.anonymous).where(programme_flows.c.uuid == sa.bindparam("uuid"))
 
 
 def iso_week(now: dt.datetime) -> str:

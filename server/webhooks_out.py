@@ -87,6 +87,9 @@ def parse_endpoints(urls_text: str, secret: str) -> Endpoints:
 # --- events -------------------------------------------------------------------------------------------------
 
 
+RECORD_EVENTS = webhook_events.insert()  # built once (see server.db.statements): the runner records with it
+
+
 async def enqueue(
     conn: AsyncConnection, event_type: str, data: Mapping[str, Any], *, now: dt.datetime
 ) -> None:

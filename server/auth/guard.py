@@ -40,22 +40,21 @@ def _bearer(request: web.Request) -> str:
     return token.strip()
 
 
+# Every request runs one of these: built once (see server.db.statements).
+_USER = sa.select(users.c.role, users.c.disabled).where(users.c.username == sa.bindparam("username"))
+_TOKEN = sa.select(tokens.c.role, tokens.c.revoked_at, tokens.c.name).where(
+    tokens.c.jti == sa.bindparam("jti")
+)
+
+
 async def _check_live(request: web.Request, claims: Claims) -> str:
     async with request.app[DB].connect() as conn:
         if claims.kind == "session":
-            row = (
-                await conn.execute(
-                    sa.select(users.c.role, users.c.disabled).where(users.c.username == claims.subject)
-                )
-            ).first()
+            row = (await conn.execute(_USER, {"username": claims.subject})).first()
             if row is None or row.disabled or row.role != claims.role:
                 raise _unauthorized("user no longer has this access")
             return f"user:{claims.subject}"
-        token_row = (
-            await conn.execute(
-                sa.select(tokens.c.role, tokens.c.revoked_at, tokens.c.name).where(tokens.c.jti == claims.jti)
-            )
-        ).first()
+        token_row = (await conn.execute(_TOKEN, {"jti": claims.jti})).first()
         if token_row is None or token_row.revoked_at is not None or token_row.role != claims.role:
             raise _unauthorized("token has been revoked")
         return f"token:{token_row.name}"

@@ -61,15 +61,15 @@ class Keyring:
         if not keys:
             raise KeyError_("no signing key: run `recado init` first")
         self._keys = sorted(keys, key=lambda k: k.created)
-        self._by_kid = {k.kid: k for k in self._keys}
+        # Derived once: every request's token is checked against one of these.
+        self._public_by_kid = {k.kid: k.public_key for k in self._keys}
 
     @property
     def active(self) -> SigningKey:
         return self._keys[-1]
 
     def public_key(self, kid: str) -> Ed25519PublicKey | None:
-        key = self._by_kid.get(kid)
-        return key.public_key if key else None
+        return self._public_by_kid.get(kid)
 
     def jwks(self) -> dict[str, Any]:
         return {"keys": [k.jwk() for k in self._keys]}

@@ -21,8 +21,16 @@ GATEWAY_FRESH = dt.timedelta(seconds=120)
 
 
 async def record_gateway(conn: AsyncConnection, gateway: str, now: dt.datetime) -> None:
-    insert = insert_for(conn, gateways).values(name=gateway, first_seen_at=now, last_seen_at=now)
-    await conn.execute(insert.on_conflict_do_update(index_elements=["name"], set_={"last_seen_at": now}))
+    await conn.execute(_gateway_upsert(conn), {"name": gateway, "first_seen_at": now, "last_seen_at": now})
+
+
+@per_dialect
+def _gateway_upsert(dialect: str) -> sqlite.Insert | postgresql.Insert:
+    """Every sync records its gateway: built once (see server.db.statements)."""
+    insert = insert_on_conflict(dialect, gateways)
+    return insert.on_conflict_do_update(
+        index_elements=["name"], set_={"last_seen_at": insert.excluded.last_seen_at}
+    )
 
 
 async def record_channels(

@@ -19,10 +19,11 @@ from flows import sms
 from flows.phones import InvalidPhoneNumber, normalise_phone
 from server import audit
 from server.contacts import new_contact_uuid
-from server.db.schema import contacts, message_events, messages
+from server.db.schema import contacts, messages
 from server.db.statements import insert_for, insert_on_conflict, per_dialect
 from server.link.health import remember_routes
 from server.link.protocol import Inbound
+from server.messages import INSERT_EVENTS
 
 SEGMENTS_STORED_MAX = 255  # the most parts a concatenated SMS can have
 
@@ -39,6 +40,16 @@ class InboundOutcome:
 class _Ready:
     item: Inbound
     phone: str
+
+
+# Built once: every sync runs these (see server.db.statements).
+_KNOWN = sa.select(messages.c.external_id).where(
+    messages.c.gateway == sa.bindparam("gateway"),
+    messages.c.external_id.in_(sa.bindparam("ids", expanding=True)),
+)
+_CONTACT_IDS = sa.select(contacts.c.phone, contacts.c.id).where(
+    contacts.c.phone.in_(sa.bindparam("phones", expanding=True))
+)
 
 
 async def ingest(
@@ -62,11 +73,7 @@ async def ingest(
             outcome.rejected.append((item, f"from {exc.reason}"))
     if not ready:
         return outcome
-    known = await conn.execute(
-        sa.select(messages.c.external_id).where(
-            messages.c.gateway == gateway, messages.c.external_id.in_(list(ready))
-        )
-    )
+    known = await conn.execute(_KNOWN, {"gateway": gateway, "ids": list(ready)})
     already = set(known.scalars())
     fresh = [r for r in ready.values() if r.item.id not in already]
     if fresh:
@@ -89,7 +96,7 @@ async def _contacts_for(
 ) -> tuple[dict[str, int], int]:
     """Contact ids by phone, creating the contacts that do not exist yet; and how many were created."""
     wanted = sorted(phones)  # one lock order when two gateways create the same contact at once
-    rows = await conn.execute(sa.select(contacts.c.phone, contacts.c.id).where(contacts.c.phone.in_(wanted)))
+    rows = await conn.execute(_CONTACT_IDS, {"phones": wanted})
     found: dict[str, int] = {row.phone: row.id for row in rows}
     missing = [p for p in wanted if p not in found]
     if not missing:
@@ -108,7 +115,7 @@ async def _contacts_for(
             for p in missing
         ],
     )
-    rows = await conn.execute(sa.select(contacts.c.phone, contacts.c.id).where(contacts.c.phone.in_(missing)))
+    rows = await conn.execute(_CONTACT_IDS, {"phones": missing})
     created = {row.phone: row.id for row in rows}
     return {**found, **created}, len(created)
 
@@ -162,7 +169,7 @@ async def _store(
         return []
     by_id = {r.item.id: r for r in fresh}
     await conn.execute(
-        message_events.insert(),
+        INSERT_EVENTS,
         [
             {
                 "message_id": message_id,

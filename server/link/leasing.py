@@ -22,10 +22,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.db.schema import PRIORITIES, contact_routes, contacts, message_events, messages
+from server.db.schema import PRIORITIES, contact_routes, contacts, messages
+from server.db.statements import per_dialect
 from server.link.sql import is_postgres
 from server.link.window import OpenZones
-from server.messages import PRIORITY_NAMES, SENDABLE_CONTACT_STATUS
+from server.messages import INSERT_EVENTS, PRIORITY_NAMES, SENDABLE_CONTACT_STATUS
 
 BULK = PRIORITIES["bulk"]
 SWEEP_LIMIT = 1000  # expired leases or messages handled per sync; the rest at the next one
@@ -46,24 +47,46 @@ class Leased:
 
 async def _locked_ids(conn: AsyncConnection, stmt: sa.Select[Any]) -> list[Any]:
     if is_postgres(conn):
-        stmt = stmt.with_for_update(skip_locked=True, of=messages)
+        stmt = _skip_locked(stmt)
     return list(await conn.execute(stmt))
+
+
+def _skip_locked(stmt: sa.Select[Any]) -> sa.Select[Any]:
+    """PostgreSQL: rows another sync is handling are left to it (SQLite has one writer at a time)."""
+    return stmt.with_for_update(skip_locked=True, of=messages)
+
+
+# The sweeps run in every sync: built once (see server.db.statements), with their locking clause on PostgreSQL.
+@per_dialect
+def _expired_leases(dialect: str) -> sa.Select[Any]:
+    stmt = (
+        sa.select(messages.c.id, messages.c.gateway)
+        .where(messages.c.status == "leased", messages.c.leased_until <= sa.bindparam("now"))
+        .order_by(messages.c.id)
+        .limit(SWEEP_LIMIT)
+    )
+    return _skip_locked(stmt) if dialect == "postgresql" else stmt
+
+
+@per_dialect
+def _expired_messages(dialect: str) -> sa.Select[Any]:
+    stmt = (
+        sa.select(messages.c.id)
+        .where(messages.c.status == "queued", messages.c.expires_at <= sa.bindparam("now"))
+        .order_by(messages.c.expires_at)
+        .limit(SWEEP_LIMIT)
+    )
+    return _skip_locked(stmt) if dialect == "postgresql" else stmt
 
 
 async def _events(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        await conn.execute(message_events.insert(), list(rows))
+        await conn.execute(INSERT_EVENTS, list(rows))
 
 
 async def release_expired_leases(conn: AsyncConnection, now: dt.datetime) -> int:
     """leased → queued for every lease that ran out: the gateway never said it had the message."""
-    rows = await _locked_ids(
-        conn,
-        sa.select(messages.c.id, messages.c.gateway)
-        .where(messages.c.status == "leased", messages.c.leased_until <= now)
-        .order_by(messages.c.id)
-        .limit(SWEEP_LIMIT),
-    )
+    rows = list(await conn.execute(_expired_leases(conn), {"now": now}))
     if not rows:
         return 0
     await conn.execute(
@@ -88,13 +111,7 @@ async def release_expired_leases(conn: AsyncConnection, now: dt.datetime) -> int
 
 async def fail_expired(conn: AsyncConnection, now: dt.datetime) -> int:
     """queued → failed ("expired") for messages whose time has passed: late is worse than never."""
-    rows = await _locked_ids(
-        conn,
-        sa.select(messages.c.id)
-        .where(messages.c.status == "queued", messages.c.expires_at <= now)
-        .order_by(messages.c.expires_at)
-        .limit(SWEEP_LIMIT),
-    )
+    rows = list(await conn.execute(_expired_messages(conn), {"now": now}))
     await _fail(conn, [r.id for r in rows], EXPIRED, now)
     return len(rows)
 

@@ -153,7 +153,7 @@ async def _write(conn: AsyncConnection, changes: list[dict[str, Any]]) -> None:
         return
     await conn.execute(_UPDATE, changes)
     await conn.execute(
-        message_events.insert(),
+        lifecycle.INSERT_EVENTS,
         [
             {"message_id": c["b_id"], "status": c["b_to"], "at": c["b_at"], "detail": c["b_detail"]}
             for c in changes

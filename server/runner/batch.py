@@ -22,11 +22,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flows.events import RunResultChanged, SessionWaiting
-from server import messages, ratings
-from server.db.schema import fires, sessions, webhook_events
+from server import messages, ratings, webhooks_out
+from server.db.schema import fires, sessions
 from server.db.schema import messages as messages_table
 from server.results import result_event, result_row, store_results
-from server.runner.sessions import StoredSession, fire_rows, session_row, upsert_sessions
+from server.runner.sessions import INSERT_FIRES, StoredSession, fire_rows, session_row, upsert_sessions
 
 _MARK_HANDLED = (
     messages_table.update()
@@ -37,6 +37,15 @@ _MARK_HANDLED = (
     )
     .values(handled_at=sa.bindparam("at"), handled_as=sa.bindparam("outcome"))
 )
+
+
+# Every batch runs these: built once (see server.db.statements).
+_IDS: sa.BindParameter[list[int]] = sa.bindparam("ids", expanding=True)
+_SESSIONS = sa.select(sessions.c.contact_id, sessions.c.uuid, sessions.c.data, sessions.c.wait_kind).where(
+    sessions.c.contact_id.in_(_IDS)
+)
+_DROP_SESSIONS = sessions.delete().where(sessions.c.contact_id.in_(_IDS))
+_DROP_FIRES = fires.delete().where(fires.c.contact_id.in_(_IDS))
 
 
 @dataclass
@@ -52,11 +61,7 @@ class Prefetch:
 
     @classmethod
     async def read(cls, conn: AsyncConnection, contact_ids: Collection[int]) -> Prefetch:
-        rows = await conn.execute(
-            sa.select(sessions.c.contact_id, sessions.c.uuid, sessions.c.data, sessions.c.wait_kind).where(
-                sessions.c.contact_id.in_(list(contact_ids))
-            )
-        )
+        rows = await conn.execute(_SESSIONS, {"ids": list(contact_ids)})
         found: dict[int, StoredSession | None] = dict.fromkeys(contact_ids)
         for contact_id, session_uuid, data, wait_kind in rows:
             found[contact_id] = StoredSession(session_uuid, data, wait_kind)
@@ -124,7 +129,7 @@ class Writes:
         await messages.insert_outgoing(conn, self.messages, actor=actor)
         if self.results:
             await store_results(conn, list(self.results.values()))
-            await conn.execute(webhook_events.insert(), self.result_events)
+            await conn.execute(webhooks_out.RECORD_EVENTS, self.result_events)
         await self._flush_sessions(conn, now)
         if self.handled:
             updated = await conn.execute(_MARK_HANDLED, [{**row, "at": now} for row in self.handled])
@@ -139,13 +144,13 @@ class Writes:
         saved = {c: entry for c, entry in self.sessions.items() if entry is not None}
         dropped = [c for c, entry in self.sessions.items() if entry is None]
         if dropped:
-            await conn.execute(sessions.delete().where(sessions.c.contact_id.in_(dropped)))
-        await conn.execute(fires.delete().where(fires.c.contact_id.in_(list(self.sessions))))
+            await conn.execute(_DROP_SESSIONS, {"ids": dropped})
+        await conn.execute(_DROP_FIRES, {"ids": list(self.sessions)})
         if saved:
             await upsert_sessions(
                 conn, [session_row(c, data, waiting, now=now) for c, (data, waiting) in saved.items()]
             )
             await conn.execute(
-                fires.insert(),
+                INSERT_FIRES,
                 [row for c, (data, waiting) in saved.items() for row in fire_rows(c, data, waiting)],
             )

@@ -30,6 +30,30 @@ class ContactRecord:
     status: str
 
 
+# Every turn of the runner reads its contacts with these: built once (see server.db.statements).
+_IDS: sa.BindParameter[list[int]] = sa.bindparam("ids", expanding=True)
+_CONTACTS = sa.select(contacts).where(contacts.c.id.in_(_IDS))
+_VALUES = (
+    sa.select(
+        contact_fields.c.contact_id,
+        fields.c.key,
+        fields.c.value_type,
+        contact_fields.c.text_value,
+        contact_fields.c.number_value,
+        contact_fields.c.date_value,
+        contact_fields.c.datetime_value,
+    )
+    .join(fields, fields.c.id == contact_fields.c.field_id)
+    .where(contact_fields.c.contact_id.in_(_IDS))
+)
+_GROUPS = (
+    sa.select(group_members.c.contact_id, groups.c.name, groups.c.uuid)
+    .join(group_members, group_members.c.group_id == groups.c.id)
+    .where(group_members.c.contact_id.in_(_IDS))
+    .order_by(groups.c.name)
+)
+
+
 async def load_contact(
     conn: AsyncConnection, contact_id: int, declared_groups: Mapping[str, str]
 ) -> tuple[ContactRecord, Contact] | None:
@@ -43,7 +67,7 @@ async def load_contacts(
 ) -> dict[int, tuple[ContactRecord, Contact]]:
     """The contacts with these ids that exist, in three queries however many they are."""
     wanted = list(contact_ids)
-    rows = (await conn.execute(sa.select(contacts).where(contacts.c.id.in_(wanted)))).all()
+    rows = (await conn.execute(_CONTACTS, {"ids": wanted})).all()
     if not rows:
         return {}
     values = await _typed_values(conn, wanted)
@@ -74,19 +98,7 @@ def _status(value: str) -> ContactStatus:
 
 
 async def _typed_values(conn: AsyncConnection, contact_ids: list[int]) -> dict[int, dict[str, object]]:
-    rows = await conn.execute(
-        sa.select(
-            contact_fields.c.contact_id,
-            fields.c.key,
-            fields.c.value_type,
-            contact_fields.c.text_value,
-            contact_fields.c.number_value,
-            contact_fields.c.date_value,
-            contact_fields.c.datetime_value,
-        )
-        .join(fields, fields.c.id == contact_fields.c.field_id)
-        .where(contact_fields.c.contact_id.in_(contact_ids))
-    )
+    rows = await conn.execute(_VALUES, {"ids": contact_ids})
     values: dict[int, dict[str, object]] = {}
     for contact_id, key, value_type, text, number, day, moment in rows:
         typed = {"number": _number(text, number), "date": day, "datetime": moment}.get(value_type, text)
@@ -106,12 +118,7 @@ def _number(text: str, stored: Decimal | None) -> Decimal | None:
 async def _groups(
     conn: AsyncConnection, contact_ids: list[int], declared_groups: Mapping[str, str]
 ) -> dict[int, list[GroupRef]]:
-    rows = await conn.execute(
-        sa.select(group_members.c.contact_id, groups.c.name, groups.c.uuid)
-        .join(group_members, group_members.c.group_id == groups.c.id)
-        .where(group_members.c.contact_id.in_(contact_ids))
-        .order_by(groups.c.name)
-    )
+    rows = await conn.execute(_GROUPS, {"ids": contact_ids})
     memberships: dict[int, list[GroupRef]] = {}
     for contact_id, name, group_uuid in rows:
         memberships.setdefault(contact_id, []).append(

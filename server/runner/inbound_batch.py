@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -49,7 +49,7 @@ class BatchOutcome:
 
 async def handle_messages(runner: Runner, message_ids: Sequence[int]) -> BatchOutcome:
     """Handle these received messages (those still unhandled) in one batch."""
-    return await _handle(runner, messages.c.id.in_(list(message_ids)))
+    return await _handle(runner, _unhandled_query(messages.c.id.in_(list(message_ids))))
 
 
 async def answer_in_transaction(
@@ -61,12 +61,11 @@ async def answer_in_transaction(
     transaction has written already and must never wait for a turn elsewhere. ``held`` keeps this process's
     locks until the caller's transaction has ended. A failure rolls the batch back to its savepoint and leaves
     its messages to the runner's loop. Returns what to do once the caller has committed."""
-    senders = sa.select(messages.c.contact_id).where(messages.c.id.in_(list(message_ids))).scalar_subquery()
     outcome, busy = BatchOutcome(), set[int]()
     try:
         async with conn.begin_nested():
             outcome, busy = await _take_batch(
-                runner, conn, held, messages.c.contact_id.in_(senders), wait=False
+                runner, conn, held, _OF_SENDERS, {"message_ids": list(message_ids)}, wait=False
             )
     except Exception:
         log.exception("answering %d received messages failed; the runner's loop will", len(message_ids))
@@ -82,16 +81,16 @@ async def answer_in_transaction(
 
 async def handle_pending(runner: Runner, limit: int) -> BatchOutcome:
     """Handle the oldest ``limit`` received messages nobody has handled yet, in one batch."""
-    return await _handle(runner, limit=limit)
+    return await _handle(runner, _unhandled_query(limit=limit))
 
 
-async def _handle(runner: Runner, *where: sa.ColumnElement[bool], limit: int | None = None) -> BatchOutcome:
+async def _handle(runner: Runner, query: sa.Select[Any]) -> BatchOutcome:
     """One transaction for the batch; a batch that cannot commit is retried message by message, and a single
     message's failure is raised."""
     taken: list[int] = []
     try:
         async with contextlib.AsyncExitStack() as held, runner.db.begin() as conn:
-            outcome, busy = await _take_batch(runner, conn, held, *where, limit=limit, taken=taken)
+            outcome, busy = await _take_batch(runner, conn, held, query, taken=taken)
     except Exception:
         if len(taken) <= 1:
             raise
@@ -106,15 +105,17 @@ async def _take_batch(
     runner: Runner,
     conn: AsyncConnection,
     held: contextlib.AsyncExitStack,
-    *where: sa.ColumnElement[bool],
-    limit: int | None = None,
+    query: sa.Select[Any],
+    params: Mapping[str, Any] | None = None,
+    *,
     wait: bool = True,
     taken: list[int] | None = None,
 ) -> tuple[BatchOutcome, set[int]]:
-    """Handle the unhandled messages ``where`` says, in ``conn``'s transaction; its outcome, and the contacts
-    left because their locks were taken (``wait``: on PostgreSQL, wait for the database's locks of the others;
-    otherwise take only those free). ``taken`` gets the ids of the messages looked at."""
-    pending = await _unhandled(conn, *where, limit=limit)
+    """Handle the unhandled messages ``query`` (an :func:`_unhandled_query`) finds, in ``conn``'s transaction;
+    its outcome, and the contacts left because their locks were taken (``wait``: on PostgreSQL, wait for the
+    database's locks of the others; otherwise take only those free). ``taken`` gets the ids of the messages
+    looked at."""
+    pending = list(await conn.execute(query, params))
     if taken is not None:
         taken.extend(m.id for m in pending)
     # This process's locks are only taken if free, never waited for while holding the transaction: a contact in
@@ -129,15 +130,15 @@ async def _take_batch(
     if conn.dialect.name == "postgresql":
         # Another process may have handled some before its locks were released to us. (SQLite's transaction has
         # kept every other writer out since it began.)
-        pending = await _unhandled(conn, messages.c.id.in_([m.id for m in pending if m.contact_id in mine]))
+        recheck = _unhandled_query(messages.c.id.in_([m.id for m in pending if m.contact_id in mine]))
+        pending = list(await conn.execute(recheck))
     outcome = await _handle_locked(runner, conn, [m for m in pending if m.contact_id in mine])
     return outcome, busy
 
 
-async def _unhandled(
-    conn: AsyncConnection, *where: sa.ColumnElement[bool], limit: int | None = None
-) -> list[Any]:
-    rows = await conn.execute(
+def _unhandled_query(*where: sa.ColumnElement[bool], limit: int | None = None) -> sa.Select[Any]:
+    """The received messages nobody has handled yet, oldest first, among those ``where`` says."""
+    return (
         sa.select(
             messages.c.id, messages.c.uuid, messages.c.text, messages.c.created_at, messages.c.contact_id
         )
@@ -145,7 +146,16 @@ async def _unhandled(
         .order_by(messages.c.id)
         .limit(limit)
     )
-    return list(rows)
+
+
+# Every sync that brings replies runs this: built once (see server.db.statements).
+_OF_SENDERS = _unhandled_query(
+    messages.c.contact_id.in_(
+        sa.select(messages.c.contact_id)
+        .where(messages.c.id.in_(sa.bindparam("message_ids", expanding=True)))
+        .scalar_subquery()
+    )
+)
 
 
 async def _one_by_one(runner: Runner, message_ids: Sequence[int]) -> BatchOutcome:

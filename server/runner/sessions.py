@@ -67,7 +67,7 @@ async def save_session(
     """Store the session as it now waits, and schedule its timeout and expiry in place of any before."""
     await upsert_sessions(conn, [session_row(contact_id, data, waiting, now=now)])
     await conn.execute(fires.delete().where(fires.c.contact_id == contact_id))
-    await conn.execute(fires.insert(), fire_rows(contact_id, data, waiting))
+    await conn.execute(INSERT_FIRES, fire_rows(contact_id, data, waiting))
 
 
 def session_row(
@@ -86,6 +86,9 @@ def session_row(
         "expires_on": waiting.expires_on,
         "updated_at": now,
     }
+
+
+INSERT_FIRES = fires.insert()  # built once (see server.db.statements): every stored wait writes its fires
 
 
 def fire_rows(contact_id: int, data: Mapping[str, Any], waiting: SessionWaiting) -> list[dict[str, Any]]:
