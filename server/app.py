@@ -12,8 +12,9 @@ from aiohttp import web
 from server import dispatch, metrics
 from server.api import openapi
 from server.api.errors import error_middleware, error_response
-from server.appkeys import CLOCK, CONFIG, DB, INBOX_WAKE, KEYRING, OUTBOX_WAKE
+from server.appkeys import CHECKED_TOKENS, CLOCK, CONFIG, DB, INBOX_WAKE, KEYRING, OUTBOX_WAKE
 from server.auth.keys import load_keyring
+from server.auth.tokens import CheckedTokens
 from server.clock import DEMO_CLOCK_FILE, Clock, OffsetClock, SystemClock
 from server.config import Config, ConfigError
 from server.db import migrate
@@ -74,6 +75,7 @@ def create_app(config: Config, *, clock: Clock | None = None) -> web.Application
     app[CONFIG] = config
     app[CLOCK] = clock or _server_clock(config)
     app[KEYRING] = load_keyring(config.keys_dir)
+    app[CHECKED_TOKENS] = CheckedTokens()
     app[OUTBOX_WAKE] = Wakeup()
     app[INBOX_WAKE] = Wakeup()
     app.cleanup_ctx.append(_database_ctx(config))  # type: ignore[arg-type]

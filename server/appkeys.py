@@ -6,6 +6,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.auth.keys import Keyring
+from server.auth.tokens import CheckedTokens
 from server.clock import Clock
 from server.config import Config
 from server.wakeup import Wakeup
@@ -14,6 +15,7 @@ CONFIG = web.AppKey("config", Config)
 DB = web.AppKey("db", AsyncEngine)
 KEYRING = web.AppKey("keyring", Keyring)
 CLOCK = web.AppKey("clock", Clock)
+CHECKED_TOKENS = web.AppKey("checked_tokens", CheckedTokens)  # for the keyring above
 
 # Raised after a commit that queued outbound messages (long-polling gateways return early) and after one that
 # stored inbound messages (the runner handles them at once instead of at its next tick).

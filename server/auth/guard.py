@@ -8,9 +8,9 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from server.api.errors import ApiError
-from server.appkeys import CLOCK, CONFIG, DB, KEYRING
+from server.appkeys import CHECKED_TOKENS, CLOCK, CONFIG, DB, KEYRING
 from server.auth.scopes import grants
-from server.auth.tokens import Claims, TokenError, verify
+from server.auth.tokens import Claims, TokenError
 from server.db.schema import tokens, users
 
 # Roles that may use the area endpoints (contacts, messages, ...), subject to their scopes.
@@ -66,7 +66,7 @@ async def authenticate(request: web.Request) -> Principal:
         return cached
     config = request.app[CONFIG]
     try:
-        claims = verify(
+        claims = request.app[CHECKED_TOKENS].verify(
             _bearer(request),
             request.app[KEYRING],
             now=request.app[CLOCK].now(),

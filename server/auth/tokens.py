@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -64,7 +66,59 @@ def issue(
     return token, Claims(subject, role, frozenset(scopes), jti, kind, expires.replace(microsecond=0))
 
 
+@dataclass(frozen=True)
+class _Checked:
+    """What a token's signature vouches for and no clock changes: its claims and its times."""
+
+    claims: Claims
+    exp: float
+    nbf: float
+    iat: float
+
+    def at(self, now: dt.datetime) -> Claims:
+        stamp = now.timestamp()
+        if stamp >= self.exp + LEEWAY_S:
+            raise TokenError("token has expired")
+        if stamp + LEEWAY_S < self.nbf or stamp + LEEWAY_S < self.iat:
+            raise TokenError("token is not valid yet")
+        return self.claims
+
+
+class CheckedTokens:
+    """Tokens whose signature and claims have been checked, remembered by the token's SHA-256 (the token itself
+    is not kept), for one keyring, issuer and audience. A gateway presents the same token at every sync, every
+    few seconds, and checking its signature again cost more than the rest of the sync's Python. Only what no
+    clock changes is remembered: a token's times are checked at every use, and the guard still asks the
+    database at every request whether it has been revoked. The oldest entry goes when ``size`` are held."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self._size = size
+        self._entries: OrderedDict[bytes, _Checked] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def verify(self, token: str, keyring: Keyring, *, now: dt.datetime, issuer: str, audience: str) -> Claims:
+        """As :func:`verify`, checking the signature only the first time this token is seen."""
+        digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+        checked = self._entries.get(digest)
+        if checked is None:
+            checked = _check(token, keyring, issuer=issuer, audience=audience)
+            self._entries[digest] = checked
+            if len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+        else:
+            self._entries.move_to_end(digest)
+        return checked.at(now)
+
+
 def verify(token: str, keyring: Keyring, *, now: dt.datetime, issuer: str, audience: str) -> Claims:
+    """The token's claims, once its algorithm, key, signature, issuer, audience, shape and times are checked;
+    TokenError otherwise."""
+    return _check(token, keyring, issuer=issuer, audience=audience).at(now)
+
+
+def _check(token: str, keyring: Keyring, *, issuer: str, audience: str) -> _Checked:
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError as exc:
@@ -99,21 +153,16 @@ def verify(token: str, keyring: Keyring, *, now: dt.datetime, issuer: str, audie
     except jwt.PyJWTError as exc:
         raise TokenError("invalid token signature or payload") from exc
 
-    stamp = now.timestamp()
     try:
         exp, nbf, iat = (float(payload[c]) for c in ("exp", "nbf", "iat"))
     except (TypeError, ValueError) as exc:
         raise TokenError("token times are not numbers") from exc
-    if stamp >= exp + LEEWAY_S:
-        raise TokenError("token has expired")
-    if stamp + LEEWAY_S < nbf or stamp + LEEWAY_S < iat:
-        raise TokenError("token is not valid yet")
     scopes = payload.get("scopes", [])
     if payload["typ"] not in ("session", "long") or not isinstance(scopes, list):
         raise TokenError("token has an unknown shape")
     if not all(isinstance(v, str) for v in [payload["sub"], payload["role"], payload["jti"], *scopes]):
         raise TokenError("token has an unknown shape")
-    return Claims(
+    claims = Claims(
         subject=payload["sub"],
         role=payload["role"],
         scopes=frozenset(scopes),
@@ -121,3 +170,4 @@ def verify(token: str, keyring: Keyring, *, now: dt.datetime, issuer: str, audie
         kind=payload["typ"],
         expires_at=dt.datetime.fromtimestamp(exp, dt.UTC),
     )
+    return _Checked(claims, exp, nbf, iat)
