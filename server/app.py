@@ -12,13 +12,14 @@ from aiohttp import web
 from server import dispatch, metrics
 from server.api import openapi
 from server.api.errors import error_middleware, error_response
-from server.appkeys import CHECKED_TOKENS, CLOCK, CONFIG, DB, INBOX_WAKE, KEYRING, OUTBOX_WAKE
+from server.appkeys import CHECKED_TOKENS, CLOCK, CONFIG, DB, INBOX_WAKE, KEYRING, LINK_SWEEPS, OUTBOX_WAKE
 from server.auth.keys import load_keyring
 from server.auth.tokens import CheckedTokens
 from server.clock import DEMO_CLOCK_FILE, Clock, OffsetClock, SystemClock
 from server.config import Config, ConfigError
 from server.db import migrate
 from server.db.engine import create_engine
+from server.link.sync import Sweeps
 from server.runner import service as runner_service
 from server.wakeup import Wakeup
 
@@ -76,6 +77,7 @@ def create_app(config: Config, *, clock: Clock | None = None) -> web.Application
     app[CLOCK] = clock or _server_clock(config)
     app[KEYRING] = load_keyring(config.keys_dir)
     app[CHECKED_TOKENS] = CheckedTokens()
+    app[LINK_SWEEPS] = Sweeps()
     app[OUTBOX_WAKE] = Wakeup()
     app[INBOX_WAKE] = Wakeup()
     app.cleanup_ctx.append(_database_ctx(config))  # type: ignore[arg-type]

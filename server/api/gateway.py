@@ -10,7 +10,7 @@ from aiohttp import web
 
 from server.api.errors import unprocessable
 from server.api.openapi import read_json
-from server.appkeys import CLOCK, CONFIG, DB, INBOX_WAKE, OUTBOX_WAKE
+from server.appkeys import CLOCK, CONFIG, DB, INBOX_WAKE, LINK_SWEEPS, OUTBOX_WAKE
 from server.auth.guard import require
 from server.link import protocol
 from server.link.sync import LinkContext, SyncResult
@@ -68,6 +68,7 @@ def _context(app: web.Application) -> LinkContext:
         window=config.window,
         programme_tz=config.programme_timezone,
         answer=runner.answer_inbound if runner is not None else None,
+        sweeps=app.get(LINK_SWEEPS),
     )
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.clock import FixedClock
 from server.db.schema import contacts
+from server.link.sync import Sweeps
 from server.messages import may_become
 from tests.server.link.helpers import HEALTHY, Gateway, add_contact, history, message, queue, sms
 
@@ -250,3 +251,36 @@ async def test_a_delivered_message_moves_her_to_the_gateway_that_delivered_it(
     assert await oaxaca.take() == []
     taken = await chiapas.take()
     assert [(m["id"], m["channel"]) for m in taken] == [(second, "sim-7")]
+
+
+async def test_between_sweeps_a_message_that_just_expired_is_not_leased(
+    oaxaca: Gateway, engine: AsyncEngine, clock: FixedClock
+) -> None:
+    """Expired messages and ran-out leases are swept at most once a second; leasing itself never takes an
+    expired message, so the second between two sweeps lets nothing out late."""
+    maya = await add_contact(engine, MAYA, clock.now())
+    assert await oaxaca.take() == []  # swept just now
+    expiring = await queue(
+        engine,
+        maya,
+        "cita en un momento",
+        clock.now(),
+        priority="alert",
+        expires_at=clock.now() + dt.timedelta(milliseconds=300),
+    )
+    clock.advance(dt.timedelta(milliseconds=500))
+    assert await oaxaca.take() == []  # expired, not yet swept
+    assert (await message(engine, expiring)).status == "queued"
+    clock.advance(dt.timedelta(milliseconds=600))
+    assert await oaxaca.take() == []
+    row = await message(engine, expiring)
+    assert (row.status, row.error) == ("failed", "expired")
+
+
+def test_sweeps_fall_due_once_a_second_by_the_servers_clock() -> None:
+    sweeps = Sweeps()
+    start = dt.datetime(2027, 3, 1, 9, 0, tzinfo=dt.UTC)
+    assert sweeps.due(start)
+    assert not sweeps.due(start + dt.timedelta(milliseconds=999))
+    assert sweeps.due(start + dt.timedelta(seconds=1))
+    assert sweeps.due(start - dt.timedelta(hours=1))  # a clock set back sweeps at once
