@@ -138,9 +138,10 @@ async def message_handled_now(conn: AsyncConnection, contact_id: int, now: dt.da
 
 
 async def record_alert(
-    conn: AsyncConnection, contact_id: int, event: AlertRaised, *, now: dt.datetime
+    conn: AsyncConnection, contact_id: int, event: AlertRaised, *, now: dt.datetime, events: bool
 ) -> uuid.UUID:
-    """An open alert for health staff, inside the runner's transaction; returns its uuid."""
+    """An open alert for health staff, inside the runner's transaction; returns its uuid. ``events``: whether
+    webhook events are recorded (:func:`server.webhooks_out.receivers_configured`)."""
     alert_uuid = uuid.uuid4()
     clinic = await contact_clinic(conn, contact_id)
     await conn.execute(
@@ -160,7 +161,7 @@ async def record_alert(
         )
     )
     alert = await get_alert(conn, alert_uuid)
-    await webhooks_out.enqueue(conn, "alert.raised", alert_event(alert), now=now)
+    await webhooks_out.enqueue(conn, "alert.raised", alert_event(alert), now=now, wanted=events)
     return alert_uuid
 
 
@@ -353,6 +354,7 @@ async def act(
     actor: str,
     now: dt.datetime,
     note: str | None = None,
+    events: bool,
 ) -> Alert:
     """Acknowledge or resolve an alert, audited and announced to the webhook receivers. Conflict when the
     alert is past that step (acknowledging twice, resolving a resolved alert): the first actor stays on record.
@@ -378,7 +380,7 @@ async def act(
         detail={"from": alert.status, "to": to},
     )
     updated = await get_alert(conn, alert_uuid)
-    await webhooks_out.enqueue(conn, f"alert.{to}", alert_event(updated), now=now)
+    await webhooks_out.enqueue(conn, f"alert.{to}", alert_event(updated), now=now, wanted=events)
     return updated
 
 

@@ -27,7 +27,7 @@ EXPORT_BATCH = 1000
 
 
 async def record_result(
-    conn: AsyncConnection, contact_id: int, event: RunResultChanged, *, now: dt.datetime
+    conn: AsyncConnection, contact_id: int, event: RunResultChanged, *, now: dt.datetime, events: bool
 ) -> None:
     """Keep a run's latest value for each result (an answer given again replaces the earlier one)."""
     if await ratings.is_anonymous(conn, event.flow_uuid):
@@ -37,7 +37,9 @@ async def record_result(
         await conn.execute(sa.select(contacts.c.uuid).where(contacts.c.id == contact_id))
     ).scalar_one()
     await store_results(conn, [result_row(contact_id, event, now)])
-    await webhooks_out.enqueue(conn, "result.changed", result_event(contact_uuid, event, now), now=now)
+    await webhooks_out.enqueue(
+        conn, "result.changed", result_event(contact_uuid, event, now), now=now, wanted=events
+    )
 
 
 def result_row(contact_id: int, event: RunResultChanged, now: dt.datetime) -> dict[str, Any]:

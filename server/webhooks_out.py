@@ -23,7 +23,7 @@ import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -40,6 +40,9 @@ from server.db.schema import (
     webhook_events,
 )
 from server.messages import PRIORITY_NAMES
+
+if TYPE_CHECKING:
+    from server.config import Config  # which imports this module's parse_endpoints
 
 log = logging.getLogger(__name__)
 
@@ -87,15 +90,26 @@ def parse_endpoints(urls_text: str, secret: str) -> Endpoints:
 # --- events -------------------------------------------------------------------------------------------------
 
 
+_ANY_EVENT = sa.select(webhook_events.c.id).limit(1)
 RECORD_EVENTS = webhook_events.insert()  # built once (see server.db.statements): the runner records with it
 
 
+def receivers_configured(config: Config) -> bool:
+    """Whether events are recorded at all. Without a receiver an event would be written in its conversation's
+    transaction only to be deleted, unsent, a second later: the decision is made where it would be written
+    (``wanted`` below, and the runner's batches), from the same settings the dispatcher delivers with."""
+    return bool(parse_endpoints(config.event_webhook_urls, config.event_webhook_secret).urls)
+
+
 async def enqueue(
-    conn: AsyncConnection, event_type: str, data: Mapping[str, Any], *, now: dt.datetime
+    conn: AsyncConnection, event_type: str, data: Mapping[str, Any], *, now: dt.datetime, wanted: bool
 ) -> None:
-    """Record an event inside the caller's transaction, so it exists exactly when what it reports does."""
+    """Record an event inside the caller's transaction, so it exists exactly when what it reports does; not
+    at all unless ``wanted`` (:func:`receivers_configured`)."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type!r}")
+    if not wanted:
+        return
     await conn.execute(
         webhook_events.insert().values(uuid=uuid.uuid4(), type=event_type, data=dict(data), created_at=now)
     )
@@ -236,6 +250,11 @@ async def _collect(
 
 async def fan_out(db: AsyncEngine, endpoints: Endpoints, *, now: dt.datetime, limit: int = 1000) -> int:
     """Replace recorded events by one delivery per receiver (or drop them when there is none)."""
+    async with db.connect() as conn:
+        # A look first, outside any write transaction: this runs every second, mostly with nothing to do, and
+        # on SQLite a write transaction, even an empty one, holds up the syncs answering replies meanwhile.
+        if (await conn.execute(_ANY_EVENT)).first() is None:
+            return 0
     async with db.begin() as conn:
         oldest = sa.select(webhook_events.c.id).order_by(webhook_events.c.id).limit(limit).scalar_subquery()
         taken = (

@@ -11,13 +11,13 @@ from typing import Any
 
 from aiohttp import web
 
-from server import alerts
+from server import alerts, webhooks_out
 from server.api import query as params
 from server.api.errors import ApiError, not_found, unprocessable
 from server.api.messages import parse_uuid
 from server.api.openapi import read_json
 from server.api.pagination import page_body, parse_page
-from server.appkeys import CLOCK, DB
+from server.appkeys import CLOCK, CONFIG, DB
 from server.auth.guard import Principal, require
 from server.db.schema import ALERT_STATUSES
 
@@ -97,7 +97,13 @@ async def _act(request: web.Request, principal: Principal, action: str, note: st
     try:
         async with request.app[DB].begin() as conn:
             alert = await alerts.act(
-                conn, alert_uuid, action, actor=principal.name, now=request.app[CLOCK].now(), note=note
+                conn,
+                alert_uuid,
+                action,
+                actor=principal.name,
+                now=request.app[CLOCK].now(),
+                note=note,
+                events=webhooks_out.receivers_configured(request.app[CONFIG]),
             )
     except alerts.NotFound:
         raise not_found("alert") from None

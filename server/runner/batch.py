@@ -89,7 +89,10 @@ class Prefetch:
 @dataclass
 class Writes:
     """Rows waiting for the end of the batch. Sessions and results are keyed so that a later turn's row
-    replaces an earlier one's, as the statements one after another would have."""
+    replaces an earlier one's, as the statements one after another would have. ``events``: whether results
+    are recorded as webhook events too."""
+
+    events: bool
 
     messages: list[dict[str, Any]] = field(default_factory=list)
     sessions: dict[int, tuple[Mapping[str, Any], SessionWaiting] | None] = field(default_factory=dict)
@@ -109,6 +112,8 @@ class Writes:
         self, contact_id: int, contact_uuid: uuid.UUID, event: RunResultChanged, now: dt.datetime
     ) -> None:
         self.results[(event.run_uuid, event.key)] = result_row(contact_id, event, now)
+        if not self.events:
+            return
         self.result_events.append(
             {
                 "uuid": uuid.uuid4(),
@@ -129,6 +134,7 @@ class Writes:
         await messages.insert_outgoing(conn, self.messages, actor=actor)
         if self.results:
             await store_results(conn, list(self.results.values()))
+        if self.result_events:
             await conn.execute(webhooks_out.RECORD_EVENTS, self.result_events)
         await self._flush_sessions(conn, now)
         if self.handled:

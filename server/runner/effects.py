@@ -66,6 +66,7 @@ class Turn:
     snapshot: Snapshot
     env: Environment
     priority: str  # of the messages queued: "reply" when answering her, "bulk" otherwise
+    events: bool  # whether webhook events are recorded (server.webhooks_out.receivers_configured)
     queued: int = 0
     webhooks: int = 0
     attributes: dict[str, str | None] = field(default_factory=dict)
@@ -217,11 +218,11 @@ async def _result(turn: Turn, event: RunResultChanged) -> None:
     ):
         turn.writes.result(turn.record.id, turn.record.uuid, event, turn.now)
         return
-    await record_result(await turn.writer(), turn.record.id, event, now=turn.now)
+    await record_result(await turn.writer(), turn.record.id, event, now=turn.now, events=turn.events)
 
 
 async def _alert(turn: Turn, event: AlertRaised) -> None:
-    await record_alert(await turn.writer(), turn.record.id, event, now=turn.now)
+    await record_alert(await turn.writer(), turn.record.id, event, now=turn.now, events=turn.events)
 
 
 async def _webhook(turn: Turn, event: WebhookCalled, session_uuid: str | None) -> None:

@@ -181,7 +181,7 @@ async def _handle_locked(runner: Runner, conn: AsyncConnection, pending: Sequenc
     contact_ids = sorted({row.contact_id for row in pending})
     contacts = await load_contacts(conn, contact_ids, snapshot.declared_groups)
     prefetch = await Prefetch.read(conn, contact_ids)
-    writes = Writes()
+    writes = Writes(events=runner.records_events)
     failed: set[int] = set()  # her later messages wait for the next batch, to keep her order
     for message in pending:
         contact_id = message.contact_id
@@ -193,8 +193,8 @@ async def _handle_locked(runner: Runner, conn: AsyncConnection, pending: Sequenc
             outcome.handled[message.id] = "ignored"
             continue
         record, contact = found
-        turn = Turn(conn, now, record, contact, snapshot, env, "reply")
-        turn.writes, turn.prefetch, turn.message_id = Writes(), prefetch, message.id
+        turn = Turn(conn, now, record, contact, snapshot, env, "reply", runner.records_events)
+        turn.writes, turn.prefetch, turn.message_id = Writes(events=turn.events), prefetch, message.id
         handled_as = await _take_turn(runner, turn, message)
         if handled_as is None:
             failed.add(contact_id)

@@ -18,17 +18,18 @@ from server.db.schema import inbox, webhook_requests
 
 
 async def record_result(
-    conn: AsyncConnection, contact_id: int, event: RunResultChanged, *, now: dt.datetime
+    conn: AsyncConnection, contact_id: int, event: RunResultChanged, *, now: dt.datetime, events: bool
 ) -> None:
-    """Keep a run's latest value for each result (an anonymous flow's are counted without her instead)."""
-    await results.record_result(conn, contact_id, event, now=now)
+    """Keep a run's latest value for each result (an anonymous flow's are counted without her instead);
+    ``events``: whether webhook events are recorded."""
+    await results.record_result(conn, contact_id, event, now=now, events=events)
 
 
 async def record_alert(
-    conn: AsyncConnection, contact_id: int, event: AlertRaised, *, now: dt.datetime
+    conn: AsyncConnection, contact_id: int, event: AlertRaised, *, now: dt.datetime, events: bool
 ) -> uuid.UUID:
     """An open alert for health staff; returns its uuid. Its staff texts follow the commit."""
-    return await alerts.record_alert(conn, contact_id, event, now=now)
+    return await alerts.record_alert(conn, contact_id, event, now=now, events=events)
 
 
 async def record_webhook_request(

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from flows import engine
 from flows.env import Environment
+from server import webhooks_out
 from server.clock import Clock
 from server.config import Config
 from server.db.schema import fires, webhook_requests
@@ -63,6 +64,7 @@ class Runner:
         self.webhooks_in_background = webhooks_in_background
         self.locks = ContactLocks()
         self.snapshots = SnapshotCache(config.default_language)
+        self.records_events = webhooks_out.receivers_configured(config)
         self._client: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = False
@@ -92,7 +94,8 @@ class Runner:
         if loaded is None:
             return None
         record, contact = loaded
-        return Turn(conn, now, record, contact, snapshot, self.environment(snapshot, now), priority)
+        env = self.environment(snapshot, now)
+        return Turn(conn, now, record, contact, snapshot, env, priority, self.records_events)
 
     async def in_turn(
         self, contact_id: int, priority: str, work: Callable[[Turn], Awaitable[None]]

@@ -36,7 +36,7 @@ async def seed_alerts(engine: AsyncEngine, clock: FixedClock, count: int = 3) ->
     async with engine.begin() as conn:
         for i in range(count):
             event = AlertRaised(reason=f"sangrado {i}", flow_uuid=FLOW, node_uuid=FLOW, input="si")
-            made.append(await alerts.record_alert(conn, contact_id, event, now=clock.now()))
+            made.append(await alerts.record_alert(conn, contact_id, event, now=clock.now(), events=True))
     return made
 
 
@@ -57,7 +57,7 @@ async def seed_results(engine: AsyncEngine, clock: FixedClock, values: list[str]
                 input=value,
                 node_uuid=FLOW,
             )
-            await results.record_result(conn, contact_id, event, now=clock.now())
+            await results.record_result(conn, contact_id, event, now=clock.now(), events=True)
 
 
 @pytest.fixture

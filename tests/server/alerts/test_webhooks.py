@@ -24,8 +24,10 @@ from server.app import create_app
 from server.appkeys import DB
 from server.clock import FixedClock
 from server.config import Config, ConfigError
+from server.db.schema import alerts as alerts_table
 from server.db.schema import webhook_dead_letters, webhook_deliveries, webhook_events
 from server.runner import Runner
+from server.wakeup import Wakeup
 from tests.server.alerts.conftest import SECRET, Receiver, load_library, register, say
 from tests.server.runner import kit
 
@@ -48,7 +50,7 @@ async def raise_alert(engine: AsyncEngine, clock: FixedClock) -> uuid.UUID:
     contact_id = await register(engine, PHONE, name="Ana", clinic="Centro", now=clock.now())
     async with engine.begin() as conn:
         event = AlertRaised(reason="sangrado", flow_uuid=FLOW, node_uuid=FLOW, input="si")
-        return await alerts.record_alert(conn, contact_id, event, now=clock.now())
+        return await alerts.record_alert(conn, contact_id, event, now=clock.now(), events=True)
 
 
 def receiver_verifies(headers: dict[str, str], body: bytes, now: int) -> bool:
@@ -175,14 +177,25 @@ async def test_backoff_doubles_and_is_capped() -> None:
     assert POLICY.retry_at(now, 30) - now == webhooks_out.MAX_BACKOFF
 
 
+@pytest.fixture
+async def runner_with_receiver(
+    engine: AsyncEngine, runner_config: Config, clock: FixedClock, receiver: Receiver
+) -> AsyncIterator[Runner]:
+    config = dataclasses.replace(runner_config, event_webhook_urls=receiver.url, event_webhook_secret=SECRET)
+    runner = Runner(engine, config.validate(), clock, outbox_wake=Wakeup(), webhooks_in_background=False)
+    yield runner
+    await runner.close()
+
+
 async def test_message_and_result_events_follow_a_conversation(
     engine: AsyncEngine,
-    runner: Runner,
+    runner_with_receiver: Runner,
     clock: FixedClock,
     receiver: Receiver,
     http: aiohttp.ClientSession,
     library: None,
 ) -> None:
+    runner = runner_with_receiver
     recipient = messages.Recipient(*(await _contact(engine, clock)))
     async with engine.begin() as conn:  # history from before the receiver was configured is not replayed
         text = messages.check_text("antes")
@@ -210,6 +223,18 @@ async def test_message_and_result_events_follow_a_conversation(
 async def _contact(engine: AsyncEngine, clock: FixedClock) -> tuple[int, uuid.UUID, str]:
     contact_id = await register(engine, PHONE, name="Ana", clinic="Centro", now=clock.now())
     return contact_id, (await kit.contact(engine, PHONE)).uuid, "active"
+
+
+async def test_without_receivers_a_conversation_records_no_events(
+    engine: AsyncEngine, runner: Runner, clock: FixedClock, library: None
+) -> None:
+    """Nobody would receive them: they are not written, and the dispatcher's round has nothing to drop."""
+    await register(engine, PHONE, name="Ana", clinic="Centro", now=clock.now())
+    await say(engine, runner, clock, PHONE, "ALERTA tengo sangrado")
+    await say(engine, runner, clock, PHONE, "si")
+    assert len(await kit.rows(engine, alerts_table)) == 1
+    assert await kit.rows(engine, webhook_events) == []
+    assert await webhooks_out.fan_out(engine, webhooks_out.Endpoints(), now=clock.now()) == 0
 
 
 async def test_without_receivers_events_are_dropped(
