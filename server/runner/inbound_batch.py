@@ -81,6 +81,11 @@ async def answer_in_transaction(
 
 async def handle_pending(runner: Runner, limit: int) -> BatchOutcome:
     """Handle the oldest ``limit`` received messages nobody has handled yet, in one batch."""
+    async with runner.db.connect() as conn:
+        # A look first, outside any write transaction: the tick calls this every few seconds, mostly with
+        # nothing left to do, and on SQLite even an empty write transaction holds up the syncs meanwhile.
+        if (await conn.execute(_ANY_UNHANDLED)).first() is None:
+            return BatchOutcome()
     return await _handle(runner, _unhandled_query(limit=limit))
 
 
@@ -148,6 +153,7 @@ def _unhandled_query(*where: sa.ColumnElement[bool], limit: int | None = None) -
     )
 
 
+_ANY_UNHANDLED = _unhandled_query(limit=1)
 # Every sync that brings replies runs this: built once (see server.db.statements).
 _OF_SENDERS = _unhandled_query(
     messages.c.contact_id.in_(
