@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from flows import sms
 from server import audit
 from server.contact_values import InvalidValue, clean_text
+from server.db.ids import uuid7s
 from server.db.schema import PRIORITIES, contacts, group_members, groups, message_events, messages
 
 TEXT_MAX = 1600  # characters; the document's maxLength
@@ -225,7 +226,7 @@ def outgoing_rows(
         raise ValueError(f"unknown priority {priority!r}")
     return [
         {
-            "uuid": uuid.uuid4(),
+            "uuid": message_uuid,
             "contact_id": contact_id,
             "direction": "out",
             "text": text.text,
@@ -236,7 +237,7 @@ def outgoing_rows(
             "created_at": now,
             "updated_at": now,
         }
-        for contact_id in contact_ids
+        for message_uuid, contact_id in zip(uuid7s(len(contact_ids)), contact_ids, strict=True)
     ]
 
 

@@ -15,9 +15,6 @@ ordinary Core statements (multi-row inserts with ``RETURNING``).
 from __future__ import annotations
 
 import datetime as dt
-import os
-import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.db.ids import uuid7_hexes, uuid7s
 from server.db.schema import PRIORITIES, campaign_fires, campaign_log, message_events, messages
 from server.messages import Text
 
@@ -105,9 +103,10 @@ async def write(conn: AsyncConnection, writes: Writes, now: dt.datetime) -> None
 
 async def _write_core(conn: AsyncConnection, writes: Writes, now: dt.datetime) -> None:
     if writes.messages:
+        queued = [(contact_id, text) for contact_ids, text in writes.messages for contact_id in contact_ids]
         rows = [
             {
-                "uuid": uuid.uuid4(),
+                "uuid": message_uuid,
                 "contact_id": contact_id,
                 "direction": "out",
                 "text": text.text,
@@ -118,8 +117,7 @@ async def _write_core(conn: AsyncConnection, writes: Writes, now: dt.datetime) -
                 "created_at": now,
                 "updated_at": now,
             }
-            for contact_ids, text in writes.messages
-            for contact_id in contact_ids
+            for message_uuid, (contact_id, text) in zip(uuid7s(len(queued)), queued, strict=True)
         ]
         inserted = await conn.execute(messages.insert().returning(messages.c.id), rows)
         await conn.execute(
@@ -194,22 +192,6 @@ def _processor(column: sa.Column[Any], conn: AsyncConnection) -> Callable[[Any],
     return process
 
 
-_RAND_B = 61  # random bits the counter starts from: room left below the 62 bits of rand_b to count up
-
-
-def _uuid7_hexes(count: int) -> list[str]:
-    """``count`` time-ordered UUIDs (RFC 9562 version 7) as the 32 hex digits SQLite stores: the wall-clock
-    millisecond, 12 random bits, and a 62-bit ``rand_b`` that starts at random and counts up (the RFC's
-    monotonic random method). A batch's messages get ascending uuids, so their unique index grows at its end
-    instead of taking a random page for each; random UUIDs made that index the most expensive part of a fire.
-    The wall clock (not the injected one) dates them: they only need to be unique and ascending."""
-    millis = time.time_ns() // 1_000_000
-    random = int.from_bytes(os.urandom(10))
-    rand_a, rand_b = random >> (80 - 12), random & ((1 << _RAND_B) - 1)
-    first = (millis << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b
-    return [f"{value:032x}" for value in range(first, first + count)]
-
-
 async def _write_sqlite(conn: AsyncConnection, writes: Writes, now: dt.datetime) -> None:
     as_time = _processor(campaign_log.c.at, conn)
     stamp = as_time(now)
@@ -225,7 +207,7 @@ async def _write_sqlite(conn: AsyncConnection, writes: Writes, now: dt.datetime)
             [
                 (message_uuid, contact_id, body, _BULK, segments, encoding, stamp, stamp)
                 for message_uuid, (contact_id, body, segments, encoding) in zip(
-                    _uuid7_hexes(len(queued)), queued, strict=True
+                    uuid7_hexes(len(queued)), queued, strict=True
                 )
             ],
         )

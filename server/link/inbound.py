@@ -8,7 +8,6 @@ server has never heard from becomes a contact, so the runner can route her first
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -18,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from flows import sms
 from flows.phones import InvalidPhoneNumber, normalise_phone
 from server import audit
-from server.contacts import new_contact_uuid
+from server.db.ids import uuid7, uuid7s
 from server.db.schema import contacts, messages
 from server.db.statements import insert_for, insert_on_conflict, per_dialect
 from server.link.health import remember_routes
@@ -106,7 +105,7 @@ async def _contacts_for(
         insert,
         [
             {
-                "uuid": new_contact_uuid(now),
+                "uuid": uuid7(now),
                 "phone": p,
                 "status": "active",
                 "created_at": now,
@@ -143,11 +142,11 @@ async def _store(
     now: dt.datetime,
 ) -> list[int]:
     rows = []
-    for r in fresh:
+    for r, message_uuid in zip(fresh, uuid7s(len(fresh)), strict=True):
         size = sms.size(r.item.text)
         rows.append(
             {
-                "uuid": uuid.uuid4(),
+                "uuid": message_uuid,
                 "contact_id": contact_ids[r.phone],
                 "direction": "in",
                 "text": r.item.text,

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flows.model import CampaignEvent
-from server.campaigns import firing, plans, texts, writes
+from server.campaigns import firing, plans, texts
 from server.campaigns.plans import plan_for, stored_campaigns
 from server.campaigns.schedule import campaigns_loaded, contacts_changed
 from server.clock import FixedClock
@@ -157,14 +157,6 @@ def test_a_plan_remembers_answers_up_to_its_limit(monkeypatch: pytest.MonkeyPatc
     for day in range(1, 10):
         plan.next_fire_memo((dt.date(2027, 5, day), None), kit.TZ, after, None)
         assert len(plan._memo) <= 3
-
-
-def test_message_uuids_are_version_7_unique_and_ascending() -> None:
-    first, second = writes._uuid7_hexes(5000), writes._uuid7_hexes(5000)
-    for batch in (first, second):
-        assert batch == sorted(batch)
-        assert all(len(h) == 32 and h[12] == "7" and h[16] in "89ab" for h in batch)
-    assert len(set(first) | set(second)) == 10_000
 
 
 # --- recomputing --------------------------------------------------------------------------------------------

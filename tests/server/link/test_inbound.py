@@ -65,6 +65,11 @@ async def test_inbound_is_stored_acked_and_wakes_the_runner(
         assert first is not None
         assert first.created_at == clock.now().replace(minute=59, hour=14)  # the radio's time
         assert (first.segments, first.encoding) == (1, "gsm7")
+        # Time-ordered (server.db.ids): each batch's rows go to the end of the uuid indexes.
+        stored = (await conn.execute(sa.select(messages.c.uuid).order_by(messages.c.id))).scalars().all()
+        assert [u.version for u in stored] == [7, 7]
+        assert stored == sorted(stored)
+        assert new.uuid.version == 7
         events = (await conn.execute(sa.select(message_events.c.status, message_events.c.detail))).all()
         assert sorted(events) == [("received", "oaxaca/modem-1"), ("received", "oaxaca/modem-2")]
         audit = (

@@ -55,6 +55,8 @@ async def test_queue_makes_one_row_per_active_contact(
         events = (await conn.execute(sa.select(message_events))).all()
         audit = (await conn.execute(sa.select(audit_log))).one()
     assert [row.uuid for row in rows] == [m for m, _ in queued.messages]
+    assert [row.uuid.version for row in rows] == [7, 7, 7]  # time-ordered: see server.db.ids
+    assert [row.uuid for row in rows] == sorted(row.uuid for row in rows)
     assert {(r.direction, r.status, r.priority, r.segments, r.encoding) for r in rows} == {
         ("out", "queued", 2, 1, "gsm7")
     }
