@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from flows import sms
 from server import audit
 from server.contact_values import InvalidValue, clean_text
+from server.db.driver_rows import execute_rows, last_id
 from server.db.ids import uuid7s
 from server.db.schema import PRIORITIES, contacts, group_members, groups, message_events, messages
 
@@ -244,18 +245,31 @@ def outgoing_rows(
 # Built once (see server.db.statements): every batch that answers or fires writes with these.
 _INSERT_OUTGOING = messages.insert().returning(messages.c.uuid, messages.c.id)
 INSERT_EVENTS = message_events.insert()
+INSERT_MESSAGES = messages.insert()  # through the driver on SQLite (server.db.driver_rows): no RETURNING
+# The ``queued`` event of every message after an id, at the moment it was queued (SQLite: see insert_outgoing).
+QUEUED_SINCE = (
+    "INSERT INTO message_events (message_id, status, at, detail) "
+    "SELECT id, 'queued', created_at, ? FROM messages WHERE id > ? ORDER BY id"
+)
 
 
 async def insert_outgoing(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]], *, actor: str) -> None:
     """Insert queued messages (rows of :func:`outgoing_rows`, any texts and contacts) with the ``queued`` event
-    that names who queued them: two statements, however many rows."""
+    that names who queued them: two statements, however many rows (three on SQLite)."""
     if not rows:
         return
-    # Matched by uuid rather than by asking for rows in parameter order, which SQLite could only give by
-    # inserting them one statement at a time.
+    detail = actor[:DETAIL_MAX]
+    if conn.dialect.name == "sqlite":
+        # The write transaction holds SQLite's only write lock, so the rows take the ids after the largest
+        # and every message after it is one of these.
+        before = await last_id(conn, messages)
+        await execute_rows(conn, INSERT_MESSAGES, rows)
+        await conn.exec_driver_sql(QUEUED_SINCE, (detail, before))
+        return
+    # Matched by uuid rather than by asking for rows in parameter order, which a multi-row INSERT does not
+    # promise.
     inserted = await conn.execute(_INSERT_OUTGOING, list(rows))
     ids: dict[uuid.UUID, int] = {row.uuid: row.id for row in inserted}
-    detail = actor[:DETAIL_MAX]
     await conn.execute(
         INSERT_EVENTS,
         [

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from flows.events import RunResultChanged
 from server import ratings, webhooks_out
+from server.db.driver_rows import execute_rows
 from server.db.schema import contacts, programme_flows, results
 from server.db.statements import insert_on_conflict, per_dialect
 
@@ -75,7 +76,7 @@ def result_event(contact_uuid: uuid.UUID, event: RunResultChanged, now: dt.datet
 
 async def store_results(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     """Insert rows made by :func:`result_row`; a run's later value for a key replaces the earlier one."""
-    await conn.execute(_result_upsert(conn), rows)
+    await execute_rows(conn, _result_upsert(conn), rows)
 
 
 @per_dialect

@@ -23,9 +23,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.db.driver_rows import bind_processor, last_id
 from server.db.ids import uuid7_hexes, uuid7s
 from server.db.schema import PRIORITIES, campaign_fires, campaign_log, message_events, messages
-from server.messages import Text
+from server.messages import QUEUED_SINCE, Text
 
 ACTOR = "campaigns"  # the ``detail`` of the messages' ``queued`` events, and the audit actor
 _BULK = PRIORITIES["bulk"]
@@ -170,10 +171,6 @@ _MESSAGES = (
     "INSERT INTO messages (uuid, contact_id, direction, text, status, priority, segments, encoding, "
     "created_at, updated_at) VALUES (?, ?, 'out', ?, 'queued', ?, ?, ?, ?, ?)"
 )
-_EVENTS = (
-    "INSERT INTO message_events (message_id, status, at, detail) "
-    "SELECT id, 'queued', ?, ? FROM messages WHERE id > ? ORDER BY id"
-)
 _LOG = (
     "INSERT INTO campaign_log (contact_id, campaign_uuid, event_uuid, outcome, due_at, at) "
     "VALUES (?, ?, ?, ?, ?, ?)"
@@ -187,7 +184,7 @@ _DROP = "DELETE FROM campaign_fires WHERE contact_id = ? AND campaign_id = ?"
 
 
 def _processor(column: sa.Column[Any], conn: AsyncConnection) -> Callable[[Any], Any]:
-    process = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    process = bind_processor(column.type, conn.dialect)
     assert process is not None  # uuid and time columns always convert on SQLite
     return process
 
@@ -196,7 +193,7 @@ async def _write_sqlite(conn: AsyncConnection, writes: Writes, now: dt.datetime)
     as_time = _processor(campaign_log.c.at, conn)
     stamp = as_time(now)
     if writes.messages:
-        before = (await conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM messages")).scalar_one()
+        before = await last_id(conn, messages)
         queued = [
             (contact_id, text.text, text.size.segments, text.size.encoding)
             for contact_ids, text in writes.messages
@@ -211,7 +208,7 @@ async def _write_sqlite(conn: AsyncConnection, writes: Writes, now: dt.datetime)
                 )
             ],
         )
-        await conn.exec_driver_sql(_EVENTS, (stamp, ACTOR, before))
+        await conn.exec_driver_sql(QUEUED_SINCE, (ACTOR, before))
     # Each decision's time is converted once, for all the contacts it applies to.
     if writes.log:
         log_rows: list[tuple[Any, ...]] = []

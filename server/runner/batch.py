@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flows.events import RunResultChanged, SessionWaiting
 from server import messages, ratings, webhooks_out
+from server.db.driver_rows import execute_rows
 from server.db.schema import fires, sessions
 from server.db.schema import messages as messages_table
 from server.results import result_event, result_row, store_results
@@ -135,12 +136,12 @@ class Writes:
         if self.results:
             await store_results(conn, list(self.results.values()))
         if self.result_events:
-            await conn.execute(webhooks_out.RECORD_EVENTS, self.result_events)
+            await execute_rows(conn, webhooks_out.RECORD_EVENTS, self.result_events)
         await self._flush_sessions(conn, now)
         if self.handled:
-            updated = await conn.execute(_MARK_HANDLED, [{**row, "at": now} for row in self.handled])
+            updated = await execute_rows(conn, _MARK_HANDLED, [{**row, "at": now} for row in self.handled])
             sane = conn.dialect.supports_sane_multi_rowcount  # asyncpg does not count an executemany's rows
-            if sane and updated.rowcount != len(self.handled):
+            if sane and updated != len(self.handled):
                 # Every handler takes the contacts' locks before reading what is unhandled, so this is a bug.
                 raise RuntimeError("an inbound message of the batch was handled by someone else meanwhile")
 
@@ -156,7 +157,8 @@ class Writes:
             await upsert_sessions(
                 conn, [session_row(c, data, waiting, now=now) for c, (data, waiting) in saved.items()]
             )
-            await conn.execute(
+            await execute_rows(
+                conn,
                 INSERT_FIRES,
                 [row for c, (data, waiting) in saved.items() for row in fire_rows(c, data, waiting)],
             )

@@ -23,6 +23,7 @@ from flows.events import SessionWaiting
 from flows.model import CallWebhook, Programme
 from flows.session import Session, SessionError
 from server import audit
+from server.db.driver_rows import execute_rows
 from server.db.schema import contacts, fires, sessions
 from server.db.statements import insert_on_conflict, per_dialect
 
@@ -103,7 +104,7 @@ def fire_rows(contact_id: int, data: Mapping[str, Any], waiting: SessionWaiting)
 
 async def upsert_sessions(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert or replace each contact's session row (one per contact in ``rows``)."""
-    await conn.execute(_session_upsert(conn), list(rows))
+    await execute_rows(conn, _session_upsert(conn), rows)
 
 
 async def drop_session(conn: AsyncConnection, contact_id: int) -> None:
