@@ -13,6 +13,7 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 _SQLITE_TEXT_LENGTH = len("2026-01-01 00:00:00.000000")
+_TEXTS_KEPT = 1024  # moments whose text a processor keeps (it starts over when full)
 
 
 class UTCDateTime(sa.TypeDecorator[dt.datetime]):
@@ -41,15 +42,25 @@ class UTCDateTime(sa.TypeDecorator[dt.datetime]):
         # several times. The text is SQLAlchemy's SQLite storage format (microseconds always present), so old
         # and new rows compare as strings.
         utc = dt.UTC
+        # Most of the times a batch writes are one moment (its ``now``, in every row's stamps), and formatting
+        # one costs more than the rest of the row's values: each UTC moment is formatted once. Only UTC ones
+        # are kept: two equal datetimes of a zone with daylight saving can be an hour apart (``fold``).
+        texts: dict[dt.datetime, str] = {}
 
         def to_text(value: dt.datetime | None) -> str | None:
             if value is None:
                 return None
-            if value.tzinfo is not utc:
-                if value.tzinfo is None:
-                    raise ValueError("naive datetime given to a UTC column")
-                value = value.astimezone(utc)
-            return value.isoformat(" ", "microseconds")[:_SQLITE_TEXT_LENGTH]
+            if value.tzinfo is utc:
+                text = texts.get(value)
+                if text is None:
+                    text = value.isoformat(" ", "microseconds")[:_SQLITE_TEXT_LENGTH]
+                    if len(texts) >= _TEXTS_KEPT:
+                        texts.clear()
+                    texts[value] = text
+                return text
+            if value.tzinfo is None:
+                raise ValueError("naive datetime given to a UTC column")
+            return value.astimezone(utc).isoformat(" ", "microseconds")[:_SQLITE_TEXT_LENGTH]
 
         return to_text
 

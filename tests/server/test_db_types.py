@@ -4,6 +4,7 @@ SQLite DATETIME wrote before, since rows of both ages are compared as text in th
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -38,6 +39,19 @@ def test_text_reads_back_as_the_same_aware_moment(moment: dt.datetime) -> None:
     back = FROM_TEXT(TO_TEXT(moment))
     assert back == moment
     assert back.tzinfo is dt.UTC
+
+
+def test_a_moment_written_again_is_the_same_text_and_ambiguous_local_times_keep_their_fold() -> None:
+    now = dt.datetime(2027, 3, 1, 9, 30, 0, 1, tzinfo=dt.UTC)
+    assert [TO_TEXT(now), TO_TEXT(now), TO_TEXT(now.replace())] == ["2027-03-01 09:30:00.000001"] * 3
+    # 01:30 happens twice in Tijuana on 7 November 2027; the two are equal datetimes, an hour apart.
+    tijuana = ZoneInfo("America/Tijuana")
+    first = dt.datetime(2027, 11, 7, 1, 30, tzinfo=tijuana)
+    second = first.replace(fold=1)
+    assert first == second
+    assert [TO_TEXT(first), TO_TEXT(second)] == ["2027-11-07 08:30:00.000000", "2027-11-07 09:30:00.000000"]
+    many = [now + dt.timedelta(seconds=i) for i in range(3000)]  # more than a processor keeps
+    assert [TO_TEXT(m) for m in many] == [SQLALCHEMY_TEXT(m.replace(tzinfo=None)) for m in many]
 
 
 def test_naive_is_refused_and_none_passes() -> None:
