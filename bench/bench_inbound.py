@@ -36,17 +36,15 @@ import multiprocessing
 import os
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
 import aiohttp
 import sqlalchemy as sa
 from aiohttp import web
 
-from bench.bench_link import _token
+from bench.bench_link import serving
 from bench.common import write_result
 from flows import engine
 from flows.contact import Contact
@@ -55,10 +53,7 @@ from flows.events import SessionWaiting
 from flows.model import FieldDef, Programme
 from flows.native import load_flow_text
 from gateway.link import MAX_ITEMS
-from server.app import create_app, settle_heap
 from server.appkeys import DB, OUTBOX_WAKE
-from server.auth.keys import ensure_keyring
-from server.config import Config
 from server.db.schema import contacts, messages
 from server.programmes import read_programme, store_programme
 from server.runner.sessions import save_session
@@ -266,51 +261,38 @@ def _ms(values: list[float], q: int) -> float:
 
 
 async def run(count: int, rate: int) -> dict[str, object]:
-    with tempfile.TemporaryDirectory(prefix="recado-bench-inbound-") as tmp:
-        data = Path(tmp)
-        ensure_keyring(data / "keys")
-        config = Config(data_dir=data).validate()  # the server as shipped: its runner, its tick
-        app = create_app(config)
-        settle_heap()  # as `recado server` does before serving
+    # The server as shipped: its runner, its tick.
+    async with serving("recado-bench-inbound-") as (app, url, token):
         commits = Commits(app)
-        web_runner = web.AppRunner(app, access_log=None)
-        await web_runner.setup()
-        site = web.TCPSite(web_runner, "127.0.0.1", 0)
-        await site.start()
-        url = f"http://127.0.0.1:{web_runner.addresses[0][1]}/api/v1/gateway/sync"
-        try:
-            token = await _token(app, config)
-            phones = await _seed(app, count + WARM_UP)
-            warm, paced, flood = (
-                phones[:WARM_UP],
-                phones[WARM_UP : WARM_UP + count // 2],
-                phones[WARM_UP + count // 2 :],
+        phones = await _seed(app, count + WARM_UP)
+        warm, paced, flood = (
+            phones[:WARM_UP],
+            phones[WARM_UP : WARM_UP + count // 2],
+            phones[WARM_UP + count // 2 :],
+        )
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            # A server that has answered a few replies has compiled its statements and validators and read
+            # its programme: once in its life, not part of any reply's cost.
+            await _phase(app, pool, url, token, _replies(warm, "warm"), WARM_UP_BATCH, None, 0)
+            sent, paced_requests, paced_cpu = await _phase(
+                app, pool, url, token, _replies(paced, "paced"), LINK_BATCH, rate, WARM_UP
             )
-            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-                # A server that has answered a few replies has compiled its statements and validators and read
-                # its programme: once in its life, not part of any reply's cost.
-                await _phase(app, pool, url, token, _replies(warm, "warm"), WARM_UP_BATCH, None, 0)
-                sent, paced_requests, paced_cpu = await _phase(
-                    app, pool, url, token, _replies(paced, "paced"), LINK_BATCH, rate, WARM_UP
-                )
-                paced_wall = max(commits.at) - min(sent.values())
-                paced_latency = await _latencies(app, sent, commits.at)
-                flood_sent, _, flood_cpu = await _phase(
-                    app, pool, url, token, _replies(flood, "flood"), LINK_BATCH, None, WARM_UP + len(paced)
-                )
-                flood_wall = max(commits.at) - min(flood_sent.values())
-                flood_latency = await _latencies(app, flood_sent, commits.at)
-            async with app[DB].connect() as conn:
-                queued = (
-                    await conn.execute(
-                        sa.select(sa.func.count()).where(
-                            messages.c.direction == "out", messages.c.status == "queued"
-                        )
+            paced_wall = max(commits.at) - min(sent.values())
+            paced_latency = await _latencies(app, sent, commits.at)
+            flood_sent, _, flood_cpu = await _phase(
+                app, pool, url, token, _replies(flood, "flood"), LINK_BATCH, None, WARM_UP + len(paced)
+            )
+            flood_wall = max(commits.at) - min(flood_sent.values())
+            flood_latency = await _latencies(app, flood_sent, commits.at)
+        async with app[DB].connect() as conn:
+            queued = (
+                await conn.execute(
+                    sa.select(sa.func.count()).where(
+                        messages.c.direction == "out", messages.c.status == "queued"
                     )
-                ).scalar_one()
-            assert queued == count + WARM_UP, (queued, count)
-        finally:
-            await web_runner.cleanup()
+                )
+            ).scalar_one()
+        assert queued == count + WARM_UP, (queued, count)
     return {
         "contacts": count,
         "paced_rate_per_s": rate,

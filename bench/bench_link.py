@@ -9,11 +9,13 @@ link is measured.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -21,7 +23,7 @@ from aiohttp import web
 
 from bench.common import write_result
 from server import messages
-from server.app import create_app
+from server.app import create_app, settle_heap
 from server.appkeys import DB, KEYRING
 from server.auth import tokens as jwt_tokens
 from server.auth.keys import ensure_keyring
@@ -34,6 +36,29 @@ CONTACTS = 5_000
 INBOUND = 20_000
 OUTBOUND = 20_000
 BATCH = 500
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    prefix: str, *, runner_enabled: bool = True
+) -> AsyncIterator[tuple[web.Application, str, str]]:
+    """A server as `recado server` runs it, in a temporary data directory, on a loopback port: the app, its
+    gateway sync URL and a gateway token for it."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        data = Path(tmp)
+        ensure_keyring(data / "keys")
+        config = Config(data_dir=data, runner_enabled=runner_enabled).validate()
+        app = create_app(config)
+        settle_heap()  # as `recado server` does before serving
+        web_runner = web.AppRunner(app, access_log=None)
+        await web_runner.setup()
+        site = web.TCPSite(web_runner, "127.0.0.1", 0)
+        await site.start()
+        try:
+            url = f"http://127.0.0.1:{web_runner.addresses[0][1]}/api/v1/gateway/sync"
+            yield app, url, await _token(app, config)
+        finally:
+            await web_runner.cleanup()
 
 
 async def _token(app: web.Application, config: Config) -> str:
@@ -74,53 +99,41 @@ async def _queue(app: web.Application) -> None:
 
 
 async def run() -> dict[str, object]:
-    with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp)
-        ensure_keyring(data / "keys")
-        config = Config(data_dir=data, runner_enabled=False).validate()
-        app = create_app(config)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        url = f"http://127.0.0.1:{runner.addresses[0][1]}/api/v1/gateway/sync"
-        try:
-            headers = {"Authorization": f"Bearer {await _token(app, config)}"}
-            phones = await _seed(app)
-            async with aiohttp.ClientSession(headers=headers) as http:
-                inbound_latency: list[float] = []
-                started = time.perf_counter()
-                for first in range(0, INBOUND, BATCH):
-                    batch = [
-                        {"id": f"in-{n}", "channel": "modem-1", "from": phones[n % CONTACTS], "text": "SI",
-                         "received_at": "2027-03-01T15:00:00Z"}
-                        for n in range(first, first + BATCH)
-                    ]  # fmt: skip
-                    t0 = time.perf_counter()
-                    async with http.post(url, json={"inbound": batch}) as resp:
-                        assert resp.status == 200
-                        assert len((await resp.json())["acked_inbound"]) == BATCH
-                    inbound_latency.append(time.perf_counter() - t0)
-                inbound_s = time.perf_counter() - started
+    async with serving("recado-bench-link-", runner_enabled=False) as (app, url, token):
+        headers = {"Authorization": f"Bearer {token}"}
+        phones = await _seed(app)
+        async with aiohttp.ClientSession(headers=headers) as http:
+            inbound_latency: list[float] = []
+            started = time.perf_counter()
+            for first in range(0, INBOUND, BATCH):
+                batch = [
+                    {"id": f"in-{n}", "channel": "modem-1", "from": phones[n % CONTACTS], "text": "SI",
+                     "received_at": "2027-03-01T15:00:00Z"}
+                    for n in range(first, first + BATCH)
+                ]  # fmt: skip
+                t0 = time.perf_counter()
+                async with http.post(url, json={"inbound": batch}) as resp:
+                    assert resp.status == 200
+                    assert len((await resp.json())["acked_inbound"]) == BATCH
+                inbound_latency.append(time.perf_counter() - t0)
+            inbound_s = time.perf_counter() - started
 
-                await _queue(app)
-                lease_latency: list[float] = []
-                leased = 0
-                previous: list[str] = []
-                started = time.perf_counter()
-                while True:
-                    statuses = [{"message_id": i, "status": "accepted"} for i in previous]
-                    t0 = time.perf_counter()
-                    async with http.post(url, json={"statuses": statuses, "want": BATCH}) as resp:
-                        answer = await resp.json()
-                    lease_latency.append(time.perf_counter() - t0)
-                    previous = [m["id"] for m in answer["outbound"]]
-                    leased += len(previous)
-                    if not previous and not statuses:
-                        break
-                outbound_s = time.perf_counter() - started
-        finally:
-            await runner.cleanup()
+            await _queue(app)
+            lease_latency: list[float] = []
+            leased = 0
+            previous: list[str] = []
+            started = time.perf_counter()
+            while True:
+                statuses = [{"message_id": i, "status": "accepted"} for i in previous]
+                t0 = time.perf_counter()
+                async with http.post(url, json={"statuses": statuses, "want": BATCH}) as resp:
+                    answer = await resp.json()
+                lease_latency.append(time.perf_counter() - t0)
+                previous = [m["id"] for m in answer["outbound"]]
+                leased += len(previous)
+                if not previous and not statuses:
+                    break
+            outbound_s = time.perf_counter() - started
     return {
         "inbound_per_second": round(INBOUND / inbound_s),
         "inbound_batch_of_500_p50_ms": round(statistics.median(inbound_latency) * 1000, 1),

@@ -26,18 +26,11 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
-
-from aiohttp import web
 
 from bench import bench_inbound
-from bench.bench_link import _token
+from bench.bench_link import serving
 from bench.common import write_result
-from server.app import create_app, settle_heap
-from server.auth.keys import ensure_keyring
-from server.config import Config
 
 SEEDED = 3_000
 SMALL, LARGE = 1_000, 3_000
@@ -46,38 +39,22 @@ _COLLECTED = re.compile(r"Collected : (\d+)")
 
 async def _serve_flood(seeded: int, replies: int) -> None:
     """The counted process: a server with ``seeded`` waiting contacts answers ``replies`` of them."""
-    with tempfile.TemporaryDirectory(prefix="recado-bench-instructions-") as tmp:
-        data = Path(tmp)
-        ensure_keyring(data / "keys")
-        config = Config(data_dir=data).validate()
-        app = create_app(config)
-        settle_heap()
-        web_runner = web.AppRunner(app, access_log=None)
-        await web_runner.setup()
-        site = web.TCPSite(web_runner, "127.0.0.1", 0)
-        await site.start()
-        url = f"http://127.0.0.1:{web_runner.addresses[0][1]}/api/v1/gateway/sync"
-        try:
-            token = await _token(app, config)
-            phones = await bench_inbound._seed(app, seeded + bench_inbound.WARM_UP)
-            warm, flood = phones[: bench_inbound.WARM_UP], phones[bench_inbound.WARM_UP :][:replies]
-            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-                warm_up = bench_inbound._replies(warm, "warm")
-                await bench_inbound._phase(
-                    app, pool, url, token, warm_up, bench_inbound.WARM_UP_BATCH, None, 0
-                )
-                await bench_inbound._phase(
-                    app,
-                    pool,
-                    url,
-                    token,
-                    bench_inbound._replies(flood, "flood"),
-                    bench_inbound.LINK_BATCH,
-                    None,
-                    bench_inbound.WARM_UP,
-                )
-        finally:
-            await web_runner.cleanup()
+    async with serving("recado-bench-instructions-") as (app, url, token):
+        phones = await bench_inbound._seed(app, seeded + bench_inbound.WARM_UP)
+        warm, flood = phones[: bench_inbound.WARM_UP], phones[bench_inbound.WARM_UP :][:replies]
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            warm_up = bench_inbound._replies(warm, "warm")
+            await bench_inbound._phase(app, pool, url, token, warm_up, bench_inbound.WARM_UP_BATCH, None, 0)
+            await bench_inbound._phase(
+                app,
+                pool,
+                url,
+                token,
+                bench_inbound._replies(flood, "flood"),
+                bench_inbound.LINK_BATCH,
+                None,
+                bench_inbound.WARM_UP,
+            )
 
 
 def _count(valgrind: str, seeded: int, replies: int) -> subprocess.Popen[str]:
