@@ -14,7 +14,7 @@ in replies, is what one more reply costs the server process (HTTP, link, engine,
 driver's thread): everything else the two runs do is the same. The periodic tick runs more often in the longer
 run (valgrind slows the server fifty times or more): about 1 % of the figure.
 
-Usage: ``python -m bench.bench_reply_instructions`` (about ten minutes; needs ``valgrind``).
+Usage: ``python -m bench.bench_reply_instructions`` (about five minutes on two cores; needs ``valgrind``).
 """
 
 from __future__ import annotations

@@ -21,11 +21,11 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 Writable = sa.Insert | sa.Update | sa.Delete
-_Compiled = tuple[str, tuple[str, ...], tuple[Callable[[Any], Any] | None, ...]]
-# (id of the statement, its row keys) → the statement (so that its id is not another's while in here) and its
-# compiled SQL, parameters in order and their processors. The statements passed are built once (see
+# The compiled SQL, and each parameter's name in order with its processor (None: the value goes as it is).
+_Compiled = tuple[str, tuple[tuple[str, Callable[[Any], Any] | None], ...]]
+# (statement, its rows' keys) → what it compiled to. The statements passed are built once (see
 # server.db.statements); should a caller build one per call, the cache starts over instead of growing.
-_COMPILED: dict[tuple[int, tuple[str, ...]], tuple[Writable, _Compiled]] = {}
+_COMPILED: dict[tuple[Writable, tuple[str, ...]], _Compiled] = {}
 _COMPILED_MAX = 256
 
 
@@ -44,7 +44,7 @@ def _compile(statement: Writable, keys: tuple[str, ...], dialect: Dialect) -> _C
     if missing:
         raise ValueError(f"the rows give no value for {', '.join(missing)}")
     binds = compiled.binds
-    return compiled.string, names, tuple(bind_processor(binds[name].type, dialect) for name in names)
+    return compiled.string, tuple((name, bind_processor(binds[name].type, dialect)) for name in names)
 
 
 async def execute_rows(conn: AsyncConnection, statement: Writable, rows: Sequence[Mapping[str, Any]]) -> int:
@@ -55,14 +55,12 @@ async def execute_rows(conn: AsyncConnection, statement: Writable, rows: Sequenc
     if conn.dialect.name != "sqlite":
         return (await conn.execute(statement, list(rows))).rowcount
     keys = tuple(rows[0])
-    cache_key = (id(statement), keys)
-    cached = _COMPILED.get(cache_key)
-    if cached is None or cached[0] is not statement:
+    compiled = _COMPILED.get((statement, keys))
+    if compiled is None:
         if len(_COMPILED) >= _COMPILED_MAX:
             _COMPILED.clear()
-        cached = _COMPILED[cache_key] = (statement, _compile(statement, keys, conn.dialect))
-    sql, names, processors = cached[1]
-    plan = tuple(zip(names, processors, strict=True))
+        compiled = _COMPILED[(statement, keys)] = _compile(statement, keys, conn.dialect)
+    sql, plan = compiled
     written = await conn.exec_driver_sql(
         sql,
         [
