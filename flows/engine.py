@@ -22,7 +22,7 @@ from typing import Literal
 
 from flows import actions, context
 from flows.contact import Assets, Contact
-from flows.env import Environment
+from flows.env import Environment, iso
 from flows.events import (
     ErrorEvent,
     Event,
@@ -42,13 +42,15 @@ from flows.failure import Failure
 from flows.localize import language_for, translated
 from flows.model import Category, Flow, Node, Router
 from flows.routertests import TestResult, run_test
-from flows.session import Run, Session, SessionStatus, Wait, iso
+from flows.session import Run, Session, SessionStatus, Wait
 from flows.values.convert import XError, render_value
 from flows.values.text import snakify
 
 MAX_STEPS = 100  # nodes entered per resume (goflow's steps per sprint)
 MAX_DEPTH = 20  # flows inside flows
 MAX_RESULT_LENGTH = 640
+# @node.visit_count as the number it is in expressions, made once for the counts most nodes see.
+_COUNTS = tuple(Decimal(count) for count in range(256))
 
 
 @dataclass(frozen=True)
@@ -159,7 +161,6 @@ class Sprint:
         self.skip_wait_at: str | None = None  # a session started by a message answers its first wait with it
         self._flow: Flow | None = None
         self._nodes: Mapping[str, Node] | None = None  # the nodes of the active run's flow, by uuid
-        self._now: str | None = None
         self._language: str | None = None
         # The times of the wait this sprint set (timeout, expiry), kept for finish() to report as they are.
         self._wait_moments: tuple[dt.datetime | None, dt.datetime] | None = None
@@ -171,9 +172,7 @@ class Sprint:
 
     @property
     def now(self) -> str:
-        if self._now is None:
-            self._now = iso(self.env.now)
-        return self._now
+        return self.env.now_iso
 
     def flow_of(self, run: Run) -> Flow:
         flow = self.assets.flows.get(run.flow_uuid)
@@ -218,7 +217,8 @@ class Sprint:
         if self._context is None:
             self._context = context.build(self.session, self._contact, self.assets, self.flow)
         visits = self.session.run.visits.get(node_uuid, 0)
-        return {**self._context, "node": {"uuid": node_uuid, "visit_count": Decimal(visits)}}
+        count = _COUNTS[visits] if visits < len(_COUNTS) else Decimal(visits)
+        return {**self._context, "node": {"uuid": node_uuid, "visit_count": count}}
 
     @property
     def language(self) -> str:
@@ -247,14 +247,14 @@ class Sprint:
         if not key:
             self.emit(ErrorEvent(f"result name {name!r} has no letters or digits", run.flow_uuid, node_uuid))
             return
-        value = value[:MAX_RESULT_LENGTH]
+        value, input_text = value[:MAX_RESULT_LENGTH], input_text[:MAX_RESULT_LENGTH]
         # No need to rebuild the context: @results is a live view of run.results.
         run.results[key] = {
             "name": name,
             "value": value,
             "category": category,
             "category_localized": category_localized,
-            "input": input_text[:MAX_RESULT_LENGTH],
+            "input": input_text,
             "node_uuid": node_uuid,
             "created_on": self.now,
             "extra": {},
@@ -268,7 +268,7 @@ class Sprint:
                 value=value,
                 category=category,
                 category_localized=category_localized,
-                input=input_text[:MAX_RESULT_LENGTH],
+                input=input_text,
                 node_uuid=node_uuid,
             )
         )
@@ -360,15 +360,9 @@ class Sprint:
     def _set_wait(
         self, kind: WaitKind, node_uuid: str, timeout_seconds: int | None, action_index: int = 0
     ) -> None:
-        now = self.env.now
-        expires = (now + dt.timedelta(minutes=self.flow.expire_after_minutes)).astimezone(dt.UTC)
-        timeout = (
-            None
-            if timeout_seconds is None
-            else (now + dt.timedelta(seconds=timeout_seconds)).astimezone(dt.UTC)
-        )
-        wait = Wait(kind, node_uuid, iso(expires), None if timeout is None else iso(timeout), action_index)
-        self.session.wait = wait
+        expires, expires_text = self.env.after(self.flow.expire_after_minutes * 60)
+        timeout, timeout_text = (None, None) if timeout_seconds is None else self.env.after(timeout_seconds)
+        self.session.wait = Wait(kind, node_uuid, expires_text, timeout_text, action_index)
         self._wait_moments = (timeout, expires)
 
     def _route(self, node_uuid: str, has_input: bool) -> _Position:

@@ -17,6 +17,11 @@ DATE_FORMATS = ("DD-MM-YYYY", "MM-DD-YYYY", "YYYY-MM-DD")
 TIME_FORMATS = ("tt:mm", "h:mm aa", "tt:mm:ss", "h:mm:ss aa")
 
 
+def iso(moment: dt.datetime) -> str:
+    """An aware moment as ISO 8601 text in UTC with a ``Z``: how sessions and events write times."""
+    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
 @functools.lru_cache(maxsize=64)
 def zone(name: str) -> dt.tzinfo:
     """The tzinfo for an IANA name; ``ValueError`` if there is no such zone."""
@@ -57,6 +62,26 @@ class Environment:
             )
         if not self.decimal_symbol or self.decimal_symbol == self.digit_grouping_symbol:
             raise ValueError("decimal_symbol must be set and differ from digit_grouping_symbol")
+
+    @functools.cached_property
+    def now_iso(self) -> str:
+        """``now`` as :func:`iso` text (formatted once: a batch of replies writes it many times)."""
+        return iso(self.now)
+
+    @functools.cached_property
+    def _later(self) -> dict[int, tuple[dt.datetime, str]]:
+        return {}
+
+    def after(self, seconds: int) -> tuple[dt.datetime, str]:
+        """The moment ``seconds`` after ``now``, in UTC, and its :func:`iso` text.
+
+        Elapsed time, not wall-clock time: a wait of a day that crosses a DST change lasts 24 hours. Kept per
+        environment, since every reply in a batch sets the same waits."""
+        later = self._later.get(seconds)
+        if later is None:
+            moment = self.now.astimezone(dt.UTC) + dt.timedelta(seconds=seconds)
+            later = self._later[seconds] = (moment, iso(moment))
+        return later
 
     @property
     def tz(self) -> dt.tzinfo:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import ClassVar, Literal
 
+from flows.env import iso
 from flows.model import GroupRef
 
 RunStatus = Literal["active", "waiting", "completed", "expired", "interrupted", "failed"]
@@ -24,7 +25,7 @@ WaitKind = Literal["msg", "webhook"]
 def _plain(value: object) -> object:
     """JSON-ready data: datetimes and dates as ISO 8601, numbers as text (never floats), tuples as lists."""
     if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+        return iso(value)
     if isinstance(value, dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, Decimal):

@@ -27,10 +27,6 @@ class SessionError(ValueError):
     """Stored session data that cannot be read back."""
 
 
-def iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-
-
 def parse_iso(text: object, what: str) -> dt.datetime:
     if not isinstance(text, str):
         raise SessionError(f"{what} must be an ISO 8601 time")
@@ -215,17 +211,11 @@ def _read_wait(value: object) -> Wait:
     if kind is None:
         raise SessionError(f"unknown wait kind {written!r}")
     index = source.get("action_index", 0)
-    if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+    if type(index) is not int or index < 0:  # bool is an int, but not a count
         raise SessionError("wait action_index must be a count")
     expires_on = _text(source.get("expires_on"), "wait expires_on")
     parse_iso(expires_on, "wait expires_on")
-    timeout_on = _optional_text(source.get("timeout_on"), "wait timeout_on")
+    timeout_on = source.get("timeout_on")
     if timeout_on is not None:
         parse_iso(timeout_on, "wait timeout_on")
-    return Wait(
-        kind=kind,
-        node_uuid=_text(source.get("node_uuid"), "wait node_uuid"),
-        expires_on=expires_on,
-        timeout_on=timeout_on,
-        action_index=index,
-    )
+    return Wait(kind, _text(source.get("node_uuid"), "wait node_uuid"), expires_on, timeout_on, index)

@@ -289,6 +289,28 @@ def test_wait_times_are_reported_in_utc_whatever_the_zone_of_now() -> None:
     assert waiting.expires_on.tzinfo is dt.UTC
 
 
+def test_a_wait_across_a_change_of_clocks_lasts_the_time_it_says() -> None:
+    # Tijuana moves its clocks forward at 02:00 on 14 March 2027: a day's wait is still 24 hours.
+    tijuana = zoneinfo.ZoneInfo("America/Tijuana")
+    before = dt.datetime(2027, 3, 13, 12, 0, tzinfo=tijuana)
+    long_nudge = dataclasses.replace(NUDGE, expire_after_minutes=24 * 60)
+    step = start(long_nudge, env=kit.env(now=before))
+    waiting = of_type(step, SessionWaiting)[0]
+    assert waiting.timeout_on is not None
+    assert waiting.timeout_on - before == dt.timedelta(hours=2)
+    assert waiting.expires_on - before == dt.timedelta(hours=24)
+    assert waiting.expires_on.astimezone(tijuana).hour == 13  # the wall clock moved on by an hour
+
+
+def test_an_environment_gives_each_later_moment_with_its_text() -> None:
+    env = kit.env(now=dt.datetime(2027, 3, 1, 9, 30, tzinfo=zoneinfo.ZoneInfo("America/Mexico_City")))
+    assert env.now_iso == "2027-03-01T15:30:00Z"
+    moment, text = env.after(90)
+    assert (moment, text) == (dt.datetime(2027, 3, 1, 15, 31, 30, tzinfo=dt.UTC), "2027-03-01T15:31:30Z")
+    assert env.after(90) is env.after(90)  # remembered
+    assert env.with_now(kit.NOW).after(90)[0] == kit.NOW + dt.timedelta(seconds=90)
+
+
 def test_a_timeout_for_a_wait_without_one_is_ignored_and_keeps_the_session() -> None:
     step = start(ASK_NAME)
     again = resume(step, engine.TimedOut(), ASK_NAME)
