@@ -22,7 +22,8 @@ _NOT_TEXT: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 _CONTROL_BYTES: Final = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
 _NOT_TEXT_SEQUENCES: Final = ("\ufffe".encode(), "\uffff".encode())
 
-_Loader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# libyaml's parser when PyYAML was built with it (five times faster), else PyYAML's own; both load the same.
+SAFE_LOADER: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def read_yaml(text: str, source: str) -> tuple[YNode | None, list[Problem]]:
@@ -47,7 +48,7 @@ def read_yaml(text: str, source: str) -> tuple[YNode | None, list[Problem]]:
         if tabs:
             return None, tabs
     problems: list[Problem] = []
-    loader = _Loader(text)
+    loader = SAFE_LOADER(text)
     try:
         root = build_tree(loader.get_event, source, problems)
     except yaml.MarkedYAMLError as exc:

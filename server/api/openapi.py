@@ -27,6 +27,7 @@ import yaml
 from aiohttp import web
 from jsonschema.exceptions import ValidationError
 
+from flows.native.yaml_tree import SAFE_LOADER
 from server.api.errors import ApiError, bad_request, unprocessable
 
 SPEC_DIR = Path(__file__).with_name("openapi")
@@ -34,7 +35,8 @@ SPEC_DIR = Path(__file__).with_name("openapi")
 
 def _load(path: Path) -> dict[str, Any]:
     with path.open(encoding="utf-8") as fh:
-        loaded: dict[str, Any] = yaml.safe_load(fh) or {}
+        # SAFE_LOADER is PyYAML's safe loader (libyaml's when built): the document loads in a fifth of the time.
+        loaded: dict[str, Any] = yaml.load(fh, Loader=SAFE_LOADER) or {}  # noqa: S506
     return loaded
 
 
