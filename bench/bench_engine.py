@@ -6,16 +6,22 @@ resume takes the stored session (plain data), the reply, routes it, records the 
 question and returns the new session: exactly what the server's runner asks of the engine per inbound SMS.
 
 Target (DESIGN.md): at least 20,000 resumes per second on one core. Wall time and the process's CPU time are
-both reported, each the best of ROUNDS rounds: a busy machine inflates CPU time far less than wall time.
+both reported, each the best of ROUNDS rounds: a busy machine inflates CPU time far less than wall time. Where
+``valgrind`` is installed, the instructions one more resume costs are counted too (:mod:`bench.callgrind`): a
+figure that does not move with the machine, for judging changes to the engine (about a minute more).
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import itertools
+import sys
 import time
 import uuid
+from collections.abc import Callable
 
+from bench import callgrind
 from bench.common import write_result
 from flows import engine, model
 from flows.contact import Assets, Contact
@@ -25,6 +31,8 @@ TARGET = 20_000
 QUESTIONS = 10
 RESUMES = 60_000
 ROUNDS = 6
+WARM_UP = 2_000
+COUNTED = (1_000, 6_000)  # resumes of the two runs whose instructions are counted
 REPLIES = ("sí, ya fui", "no pude ir", "quizás mañana", "SI", "no", "¿qué?")
 
 
@@ -58,7 +66,8 @@ def question(index: int) -> model.Node:
     return model.Node(node, (send,), router, exits)
 
 
-def main() -> None:
+def _resumer() -> Callable[[int], engine.Step]:
+    """The ring of questions started for a contact, and a function that answers ``count`` of them."""
     flow = model.Flow(
         "6d1f6f8e-0000-4000-8000-000000000001",
         "Seguimiento",
@@ -73,39 +82,60 @@ def main() -> None:
     step = engine.start(flow, contact, env=env, assets=assets, ids=ids)
     replies = itertools.cycle(REPLIES)
 
-    def run(count: int) -> tuple[float, float]:
-        """Wall and CPU seconds of ``count`` resumes."""
+    def resume(count: int) -> engine.Step:
         nonlocal step
-        began, began_cpu = time.perf_counter(), time.process_time()
         for _ in range(count):
             assert step.session is not None
             step = engine.resume(
                 step.session, step.contact, engine.Msg(next(replies)), env=env, assets=assets, ids=ids
             )
-        return time.perf_counter() - began, time.process_time() - began_cpu
+        return step
 
-    run(2_000)  # warm the caches (parsed templates)
+    return resume
+
+
+def _timed(resume: Callable[[int], engine.Step], count: int) -> tuple[float, float]:
+    """Wall and CPU seconds of ``count`` resumes."""
+    began, began_cpu = time.perf_counter(), time.process_time()
+    resume(count)
+    return time.perf_counter() - began, time.process_time() - began_cpu
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``argv``: the options; none when ``python -m bench`` runs every benchmark with its defaults."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv or [])
+    resume = _resumer()
+    resume(WARM_UP)  # warm the caches (parsed templates)
+    if args.count is not None:  # a counted run (bench.callgrind): the resumes and nothing else
+        resume(args.count)
+        return
     # Best and median of several rounds: the best shows what one quiet core does, the median how noisy it was.
-    measured = [run(RESUMES // ROUNDS) for _ in range(ROUNDS)]
+    measured = [_timed(resume, RESUMES // ROUNDS) for _ in range(ROUNDS)]
     rounds = sorted(wall for wall, _ in measured)
     seconds = rounds[0] * ROUNDS
     cpu_seconds = min(cpu for _, cpu in measured) * ROUNDS
-    assert step.status == "waiting", "the ring of questions should keep waiting"
+    assert resume(0).status == "waiting", "the ring of questions should keep waiting"
     per_second = round(RESUMES / seconds)
+    metrics: dict[str, object] = {
+        "resumes": RESUMES,
+        "rounds": ROUNDS,
+        "resumes_per_second": per_second,
+        "median_resumes_per_second": round(RESUMES / ROUNDS / rounds[ROUNDS // 2]),
+        "microseconds_per_resume": round(seconds / RESUMES * 1e6, 1),
+        "cpu_resumes_per_second": round(RESUMES / cpu_seconds),
+        "cpu_microseconds_per_resume": round(cpu_seconds / RESUMES * 1e6, 1),
+    }
+    if callgrind.available():
+        counted = callgrind.marginal(lambda n: ["-m", "bench.bench_engine", f"--count={n}"], *COUNTED)
+        metrics["instructions_per_resume"] = counted[2]
     write_result(
         "engine",
-        {
-            "resumes": RESUMES,
-            "rounds": ROUNDS,
-            "resumes_per_second": per_second,
-            "median_resumes_per_second": round(RESUMES / ROUNDS / rounds[ROUNDS // 2]),
-            "microseconds_per_resume": round(seconds / RESUMES * 1e6, 1),
-            "cpu_resumes_per_second": round(RESUMES / cpu_seconds),
-            "cpu_microseconds_per_resume": round(cpu_seconds / RESUMES * 1e6, 1),
-        },
+        metrics,
         {"resumes_per_second": f">= {TARGET}", "cpu_resumes_per_second": f">= {TARGET}"},
     )
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

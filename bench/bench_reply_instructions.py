@@ -1,10 +1,5 @@
 """Instructions the server executes for each reply answered in a batch: the inbound benchmark's flood, counted
-by ``valgrind --tool=callgrind`` instead of timed.
-
-The timed benchmarks follow the machine: on the shared two-core machines recado is measured on, the same code
-has taken from one to 2.7 times as long from one hour to the next, which hides any change smaller than that
-unless old and new runs alternate many times. An instruction count does not move with the machine or its load
-(nor with valgrind's own slowness), so a change's effect on what a reply costs reads off two runs.
+by ``valgrind --tool=callgrind`` instead of timed (:mod:`bench.callgrind` says why).
 
 The server of :mod:`bench.bench_inbound` (SQLite, its runner and tick, over real HTTP) seeds ``SEEDED`` contacts
 waiting in the question flow, answers a warm-up, then takes a flood of replies from its gateway (a process of
@@ -22,19 +17,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
-import re
-import shutil
-import subprocess
 import sys
 from concurrent.futures import ProcessPoolExecutor
 
-from bench import bench_inbound
+from bench import bench_inbound, callgrind
 from bench.bench_link import serving
 from bench.common import write_result
 
 SEEDED = 3_000
 SMALL, LARGE = 1_000, 3_000
-_COLLECTED = re.compile(r"Collected : (\d+)")
 
 
 async def _serve_flood(seeded: int, replies: int) -> None:
@@ -57,30 +48,6 @@ async def _serve_flood(seeded: int, replies: int) -> None:
             )
 
 
-def _count(valgrind: str, seeded: int, replies: int) -> subprocess.Popen[str]:
-    """Start the server's run under callgrind; its count is in what it writes to stderr."""
-    command = [
-        valgrind,
-        "--tool=callgrind",
-        "--callgrind-out-file=/dev/null",
-        sys.executable,
-        "-m",
-        "bench.bench_reply_instructions",
-        "--serve",
-        f"--seeded={seeded}",
-        f"--replies={replies}",
-    ]
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-
-
-def _instructions(run: subprocess.Popen[str]) -> int:
-    _, err = run.communicate()
-    found = _COLLECTED.search(err)
-    if run.returncode != 0 or found is None:
-        raise RuntimeError(f"the counted run failed (exit {run.returncode}):\n{err[-2000:]}")
-    return int(found.group(1))
-
-
 def main(argv: list[str] | None = None) -> None:
     """``argv``: the options; none when ``python -m bench`` runs every benchmark with its defaults."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -91,20 +58,27 @@ def main(argv: list[str] | None = None) -> None:
     if args.serve:
         asyncio.run(_serve_flood(args.seeded, args.replies))
         return
-    valgrind = shutil.which("valgrind")
-    if valgrind is None:
-        print("valgrind is not installed: no instruction counts", file=sys.stderr)
+    if not callgrind.available():
         return
-    small, large = (_count(valgrind, args.seeded, n) for n in (SMALL, min(LARGE, args.seeded)))
-    counts = _instructions(small), _instructions(large)
-    replies = min(LARGE, args.seeded) - SMALL
+    large = min(LARGE, args.seeded)
+    counts = callgrind.marginal(
+        lambda replies: [
+            "-m",
+            "bench.bench_reply_instructions",
+            "--serve",
+            f"--seeded={args.seeded}",
+            f"--replies={replies}",
+        ],
+        SMALL,
+        large,
+    )
     write_result(
         "reply_instructions",
         {
             "seeded_contacts": args.seeded,
-            "replies": [SMALL, SMALL + replies],
-            "instructions": list(counts),
-            "instructions_per_reply": round((counts[1] - counts[0]) / replies),
+            "replies": [SMALL, large],
+            "instructions": list(counts[:2]),
+            "instructions_per_reply": counts[2],
             "replies_per_request": bench_inbound.LINK_BATCH,
         },
         {},

@@ -162,7 +162,7 @@ def check_encoding(name: str) -> str:
     try:
         "".encode(name)
         return codecs.lookup(name).name
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a name with a NUL in it
         raise ImportRefused(
             f"unknown text encoding {name!r}; use one such as utf-8, cp1252 or latin-1"
         ) from None

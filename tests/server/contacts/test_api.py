@@ -531,8 +531,9 @@ async def test_import_encodings(client: TestClient, writer: dict[str, str]) -> N
     assert (await ok(await import_csv(client, writer, data, content_type="text/csv; charset=windows-1252")))[
         "updated"
     ] == 1
-    err = await error(await import_csv(client, writer, data, encoding="ebcdic-klingon"), 422)
-    assert "unknown text encoding" in err["message"]
+    for unknown in ("ebcdic-klingon", "utf-8\x00", "base64", "rot13"):
+        err = await error(await import_csv(client, writer, data, encoding=unknown), 422)
+        assert "unknown text encoding" in err["message"], unknown
     page = await ok(await client.get("/api/v1/contacts", headers=writer))
     assert [c["name"] for c in page["items"]] == ["María Peña"]
 
