@@ -97,18 +97,25 @@ def _boundaries(costs: list[int], single: int, part: int) -> list[int]:
     return starts
 
 
+def _encoding_and_units(text: str) -> tuple[Encoding, int]:
+    """``encoding_of(text)`` and ``sum(_unit_costs(...))``, counted in C: every message queued is sized."""
+    if GSM7_BASIC.issuperset(text):  # most texts: one septet each
+        return "gsm7", len(text)
+    if GSM7.issuperset(text):
+        return "gsm7", len(text) + sum(text.count(char) for char in GSM7_EXTENSION)
+    return "ucs2", len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
 def size(text: str) -> Size:
     """Encoding, length in units and number of SMS parts of ``text``."""
-    encoding = encoding_of(text)
-    costs = _unit_costs(text, encoding)
-    units = sum(costs)
+    encoding, units = _encoding_and_units(text)
     single, part = _limits(encoding)
     if units <= single:
         return Size(encoding, units, 1)
-    if len(costs) == units:
+    if len(text) == units:
         # Every character costs one unit, so every part but the last is full.
         return Size(encoding, units, -(-units // part))
-    return Size(encoding, units, len(_boundaries(costs, single, part)) + 1)
+    return Size(encoding, units, len(_boundaries(_unit_costs(text, encoding), single, part)) + 1)
 
 
 def split(text: str) -> list[str]:

@@ -224,3 +224,11 @@ def test_transliteration_is_all_or_nothing(text: str) -> None:
         for kept in SPANISH_GSM7:  # no replacement produces these, so none may be lost or gained
             assert result.text.count(kept) == text.count(kept)
         assert sum(c.count for c in result.changes) == sum(1 for c in text if c in sms.TRANSLITERATIONS)
+
+
+def test_a_lone_surrogate_costs_one_unit_as_in_split() -> None:
+    # Text from a broken UTF-16 source can hold half a pair: counted as the one code unit it is.
+    text = "a\ud83d" * 40
+    size = sms.size(text)
+    assert (size.encoding, size.units, size.segments) == ("ucs2", 80, 2)
+    assert len(sms.split(text)) == size.segments
