@@ -7,13 +7,14 @@ import datetime as dt
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.api.errors import unprocessable
+from server.api.errors import ApiError, unprocessable
 from server.api.openapi import read_json
 from server.appkeys import CLOCK, CONFIG, DB, INBOX_WAKE, LINK_SWEEPS, OUTBOX_WAKE
-from server.auth.guard import require
+from server.auth.guard import check_live, require_signed
 from server.link import protocol
-from server.link.sync import LinkContext, SyncResult
+from server.link.sync import Admit, LinkContext, SyncResult
 from server.link.sync import sync as run_sync
 from server.runner.service import RUNNER
 
@@ -56,7 +57,7 @@ def _body(result: SyncResult) -> dict[str, Any]:
     }
 
 
-def _context(app: web.Application) -> LinkContext:
+def _context(app: web.Application, admit: Admit | None = None) -> LinkContext:
     config = app[CONFIG]
     runner = app.get(RUNNER)
     return LinkContext(
@@ -69,24 +70,29 @@ def _context(app: web.Application) -> LinkContext:
         programme_tz=config.programme_timezone,
         answer=runner.answer_inbound if runner is not None else None,
         sweeps=app.get(LINK_SWEEPS),
+        admit=admit,
     )
 
 
 async def sync(request: web.Request) -> web.Response:
-    principal = await require(request, scope="gateway:sync", roles=GATEWAY_ROLES)
+    claims = require_signed(request, scope="gateway:sync", roles=GATEWAY_ROLES)
     body = await read_json(request, "GatewaySync")
     try:
         batch = protocol.read_request(body)
     except protocol.BadBatch as exc:
         fields = ", ".join(dict.fromkeys(p["field"] for p in exc.problems))
         raise unprocessable(f"invalid request body: {fields}", exc.problems) from None
-    gateway = principal.name.removeprefix(_TOKEN_PREFIX)
+    gateway = claims.subject  # a gateway's token is named after it, and issued to that name
+
+    async def admit(conn: AsyncConnection) -> None:
+        if await check_live(conn, claims) != _TOKEN_PREFIX + gateway:
+            raise ApiError(401, "unauthorized", "token does not match its record")
 
     def gone() -> bool:
         transport = request.transport
         return transport is None or transport.is_closing()
 
-    result = await run_sync(_context(request.app), gateway, batch, gone=gone)
+    result = await run_sync(_context(request.app, admit), gateway, batch, gone=gone)
     return web.json_response(_body(result))
 
 

@@ -35,6 +35,7 @@ SWEEP_EVERY = dt.timedelta(seconds=1)
 
 
 Answer = Callable[[AsyncConnection, Sequence[int], contextlib.AsyncExitStack], Awaitable[Callable[[], None]]]
+Admit = Callable[[AsyncConnection], Awaitable[None]]
 
 
 class Sweeps:
@@ -72,6 +73,9 @@ class LinkContext:
     # wake-up hands them to the runner's own loop.
     answer: Answer | None = None
     sweeps: Sweeps | None = None  # None: sweep in every sync
+    # Runs first in the first round's transaction and raises when the gateway may no longer sync (its token
+    # was revoked): what the request brought is then not stored.
+    admit: Admit | None = None
 
 
 @dataclass
@@ -133,6 +137,8 @@ async def _first_round(
 
     async def work(conn: AsyncConnection) -> list[leasing.Leased]:
         after_commit.clear()  # a transaction tried again starts over
+        if ctx.admit is not None:
+            await ctx.admit(conn)
         now = ctx.clock.now()
         await health.record_gateway(conn, gateway, now)
         await health.record_channels(conn, gateway, request.channels, now)

@@ -3,6 +3,7 @@ field), unreadable bodies (400), tokens of the wrong role (403) or revoked (401)
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 from typing import Any
@@ -146,3 +147,37 @@ async def test_a_revoked_or_missing_gateway_token_is_401(
         assert resp.status == 401
     assert await snapshot(engine) == revoked
     assert filled["messages"] == revoked["messages"]
+
+
+async def test_a_token_revoked_between_two_syncs_stores_nothing_of_the_second(
+    client: TestClient, oaxaca: Gateway, engine: AsyncEngine, clock: FixedClock, admin: dict[str, str]
+) -> None:
+    """The revocation is read in the sync's own transaction: the first sync after it stores nothing, not even
+    the gateway's last sighting, and the channels it reports are not recorded."""
+    await oaxaca.sync(inbound=[GOOD_SMS], channels=[HEALTHY])
+    listed = await (await client.get("/api/v1/tokens", headers=admin)).json()
+    token_id = next(t["id"] for t in listed["items"] if t["name"] == "oaxaca")
+    assert (await client.delete(f"/api/v1/tokens/{token_id}", headers=admin)).status == 200
+    before = await snapshot(engine)
+    clock.advance(dt.timedelta(minutes=1))
+    later = sms("g-2", "+525512345679")
+    status, answer = await oaxaca.post(
+        {"inbound": [later], "channels": [{**HEALTHY, "signal": 3}], "want": 5}
+    )
+    assert (status, answer["error"]["message"]) == (401, "token has been revoked")
+    assert await snapshot(engine) == before
+
+
+async def test_a_gateway_token_whose_record_has_another_name_is_401(
+    client: TestClient, engine: AsyncEngine, make_token: TokenFactory, filled: dict[str, Any]
+) -> None:
+    """A gateway is the name its token was issued to: a record renamed since (by hand in the database) no
+    longer vouches for it."""
+    token = await make_token("gateway", name="puebla")
+    async with engine.begin() as conn:
+        await conn.execute(tokens.update().where(tokens.c.name == "puebla").values(name="tlaxcala"))
+    before = await snapshot(engine)
+    resp = await client.post(SYNC, json={"inbound": [GOOD_SMS]}, headers=auth(token))
+    assert resp.status == 401
+    assert (await resp.json())["error"]["message"] == "token does not match its record"
+    assert await snapshot(engine) == before
