@@ -10,6 +10,8 @@ driver's thread): everything else the two runs do is the same. The periodic tick
 run (valgrind slows the server fifty times or more): about 1 % of the figure.
 
 Usage: ``python -m bench.bench_reply_instructions`` (about five minutes on two cores; needs ``valgrind``).
+``--per-request 1 --seeded 600`` counts a reply that comes alone in its request, as at a quiet site: the
+fixed cost of a request (authentication, the transaction, the statements every batch runs) and one reply.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ SEEDED = 3_000
 SMALL, LARGE = 1_000, 3_000
 
 
-async def _serve_flood(seeded: int, replies: int) -> None:
+async def _serve_flood(seeded: int, replies: int, per_request: int) -> None:
     """The counted process: a server with ``seeded`` waiting contacts answers ``replies`` of them."""
     async with serving("recado-bench-instructions-") as (app, url, token):
         phones = await bench_inbound._seed(app, seeded + bench_inbound.WARM_UP)
@@ -42,7 +44,7 @@ async def _serve_flood(seeded: int, replies: int) -> None:
                 url,
                 token,
                 bench_inbound._replies(flood, "flood"),
-                bench_inbound.LINK_BATCH,
+                per_request,
                 None,
                 bench_inbound.WARM_UP,
             )
@@ -52,15 +54,21 @@ def main(argv: list[str] | None = None) -> None:
     """``argv``: the options; none when ``python -m bench`` runs every benchmark with its defaults."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeded", type=int, default=SEEDED)
+    parser.add_argument(
+        "--per-request",
+        type=int,
+        default=bench_inbound.LINK_BATCH,
+        help="replies in each request (1: what a reply costs when each comes alone, as at a quiet site)",
+    )
     parser.add_argument("--replies", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv or [])
     if args.serve:
-        asyncio.run(_serve_flood(args.seeded, args.replies))
+        asyncio.run(_serve_flood(args.seeded, args.replies, args.per_request))
         return
     if not callgrind.available():
         return
-    large = min(LARGE, args.seeded)
+    small, large = min(SMALL, args.seeded // 3), min(LARGE, args.seeded)
     counts = callgrind.marginal(
         lambda replies: [
             "-m",
@@ -68,18 +76,20 @@ def main(argv: list[str] | None = None) -> None:
             "--serve",
             f"--seeded={args.seeded}",
             f"--replies={replies}",
+            f"--per-request={args.per_request}",
         ],
-        SMALL,
+        small,
         large,
     )
+    default = args.per_request == bench_inbound.LINK_BATCH
     write_result(
-        "reply_instructions",
+        "reply_instructions" if default else f"reply_instructions_per_request_{args.per_request}",
         {
             "seeded_contacts": args.seeded,
-            "replies": [SMALL, large],
+            "replies": [small, large],
             "instructions": list(counts[:2]),
             "instructions_per_reply": counts[2],
-            "replies_per_request": bench_inbound.LINK_BATCH,
+            "replies_per_request": args.per_request,
         },
         {},
     )
